@@ -77,7 +77,7 @@ codes! {
     AmbiguousScalar = "TRL1002", Warning, "Unquoted value that YAML 1.1 (kubectl) reads differently";
     DeprecatedField = "TRL1003", Warning, "Deprecated field";
     DuplicateKey = "TRL1004", Error, "Duplicate key in a mapping";
-    WeightSum = "TRL2001", Error, "Route weights do not add up to 100";
+    WeightSum = "TRL2001", Warning, "Route weights do not add up to 100";
     RuleWithoutAction = "TRL2002", Error, "Route rule has neither route, redirect nor directResponse";
     DuplicateSubset = "TRL2003", Error, "Duplicate subset name";
     ApiPrecedence = "TRL2004", Warning, "Two APIs configure one host; precedence decides";

@@ -3,12 +3,22 @@
 //! analyzer; and compilation into the mesh model (`trellis-model`).
 #![forbid(unsafe_code)]
 
+pub mod analyze;
+pub mod compile;
 pub mod diag;
 pub mod load;
+pub mod report;
 pub mod resources;
 pub mod validate;
 pub mod yaml;
 
 pub use diag::{Code, Diagnostic, Pos, Severity};
-pub use load::{LoadOptions, Loaded, load_paths, load_str};
+pub use load::{LoadError, LoadOptions, Loaded, load_bytes, load_paths, load_str};
 pub use resources::{Kind, Resource, Spec};
+
+/// Everything `trellis analyze` does to untrusted bytes: load, analyze. The fuzz target and the
+/// corpus test call this; it must never panic or hang, whatever the input.
+pub fn check_untrusted(bytes: &[u8]) -> Vec<Diagnostic> {
+    let loaded = load_bytes("fuzz.yaml", bytes, &LoadOptions::default());
+    analyze::analyze(&loaded)
+}

@@ -136,15 +136,20 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Loaded {
             return l;
         }
     };
-    match std::str::from_utf8(&bytes) {
-        Ok(text) => load_str(&name, text, opts),
+    load_bytes(&name, &bytes, opts)
+}
+
+/// Load raw bytes (which may not be UTF-8); `file` names them in diagnostics.
+pub fn load_bytes(file: &str, bytes: &[u8], opts: &LoadOptions) -> Loaded {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => load_str(file, text, opts),
         Err(e) => {
             let good = &bytes[..e.valid_up_to()];
             let line = good.iter().filter(|b| **b == b'\n').count() as u32 + 1;
             let column = good.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
             let mut l = Loaded { files: 1, ..Loaded::default() };
             l.diagnostics.push(file_diag(
-                &name,
+                &Arc::from(file),
                 Code::YamlSyntax,
                 Pos { line, column },
                 format!("file is not valid UTF-8 (byte offset {})", e.valid_up_to()),
@@ -194,7 +199,7 @@ pub fn load_str(file: &str, text: &str, opts: &LoadOptions) -> Loaded {
         }
         load_object(&mut out, &file, &root, &root, String::new(), opts);
     }
-    if let Some(p) = stream.fatal {
+    for p in stream.errors {
         out.diagnostics.push(file_diag(&file, p.code, p.pos, p.message));
     }
     out
@@ -354,7 +359,9 @@ fn load_object(out: &mut Loaded, file: &Arc<str>, root: &Arc<Node>, node: &Node,
     let mut cx = Cx::new(if kind.body_at_top_level() { "" } else { "spec" });
     spec.validate(&mut cx);
     for d in cx.into_diags() {
-        out.diagnostics.push(who.diag(file, d.code, d.severity, origin.pos(&d.path), d.message));
+        // A deprecated field is about the key; everything else is about the value written.
+        let pos = if d.code == Code::DeprecatedField { origin.key_pos(&d.path) } else { origin.pos(&d.path) };
+        out.diagnostics.push(who.diag(file, d.code, d.severity, pos, d.message));
     }
     out.resources.push(Resource { api_version: api_version.to_owned(), meta, namespace, name, spec, origin });
 }

@@ -162,6 +162,13 @@ impl Origin {
         let node = self.root.lookup(&self.base).unwrap_or(&self.root);
         node.lookup_closest(path).pos
     }
+
+    /// Position of the key of the field at `path`, falling back to [`pos`](Self::pos): for findings
+    /// about a field itself (deprecated, misplaced) rather than its value.
+    pub fn key_pos(&self, path: &str) -> crate::diag::Pos {
+        let node = self.root.lookup(&self.base).unwrap_or(&self.root);
+        node.lookup_key(path).map_or_else(|| self.pos(path), |k| k.pos)
+    }
 }
 
 /// One loaded resource.

@@ -99,6 +99,16 @@ impl Node {
         rest.is_empty().then_some(node)
     }
 
+    /// The key node of the mapping entry at `path` (e.g. the `consecutiveErrors` key of
+    /// `spec.trafficPolicy.outlierDetection.consecutiveErrors`), when the path ends in a key.
+    pub fn lookup_key(&self, path: &str) -> Option<&Node> {
+        // Keys may contain dots, so try every split point from the right.
+        path.char_indices().rev().filter(|(_, c)| *c == '.').map(|(i, _)| i).chain([0]).find_map(|i| {
+            let (parent, key) = if i == 0 && !path.starts_with('.') { ("", path) } else { (&path[..i], &path[i + 1..]) };
+            self.lookup(parent)?.get_entry(key).map(|(k, _)| k)
+        })
+    }
+
     /// Like [`lookup`](Self::lookup) but returns the deepest node that exists on the way.
     pub fn lookup_closest(&self, path: &str) -> &Node {
         self.walk(path).0
@@ -167,16 +177,48 @@ pub struct Document {
     pub problems: Vec<ParseProblem>,
 }
 
-/// The result of parsing a file: the documents read, and the error that stopped parsing, if any.
+/// The result of parsing a file: the documents read, and the errors that stopped a document.
 #[derive(Debug, Clone, Default)]
 pub struct Stream {
     pub documents: Vec<Document>,
-    pub fatal: Option<ParseProblem>,
+    /// A syntax error or limit loses the document it is in (and, for limits, the rest of the file),
+    /// never the documents before or, for syntax errors, after it.
+    pub errors: Vec<ParseProblem>,
 }
 
-fn pos_of(span: &Span) -> Pos {
+fn pos_of(span: &Span, line_offset: u32) -> Pos {
     let m = span.start;
-    Pos { line: m.line() as u32, column: m.col() as u32 + 1 }
+    Pos { line: m.line() as u32 + line_offset, column: m.col() as u32 + 1 }
+}
+
+/// Byte ranges of the documents in `text`, with the line each starts on (0-based). A line starting
+/// with `---` or `...` followed by a space or the line end is a document marker: YAML forbids such
+/// lines inside content, so splitting there is exact, and a syntax error in one document cannot hide
+/// the documents after it.
+fn split_documents(text: &str) -> Vec<(usize, usize, u32)> {
+    let mut chunks = Vec::new();
+    let (mut start, mut start_line, mut line, mut offset) = (0usize, 0u32, 0u32, 0usize);
+    for l in text.split_inclusive('\n') {
+        let is_marker = |m: &str| {
+            l.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+        };
+        if is_marker("---") && offset > start {
+            chunks.push((start, offset, start_line));
+            start = offset;
+            start_line = line;
+        }
+        offset += l.len();
+        line += 1;
+        if is_marker("...") {
+            chunks.push((start, offset, start_line));
+            start = offset;
+            start_line = line;
+        }
+    }
+    if offset > start {
+        chunks.push((start, offset, start_line));
+    }
+    chunks
 }
 
 enum Frame {
@@ -311,97 +353,107 @@ impl Builder {
     }
 }
 
-/// Parse a YAML stream (JSON included) into documents. Never panics; stops at the first syntax error
-/// or limit, keeping the documents read before it.
+/// Parse a YAML stream (JSON included) into documents. Never panics. A syntax error loses only the
+/// document it is in; a limit (depth, size, count) stops the file, keeping what was read before.
 pub fn parse_stream(text: &str) -> Stream {
     let mut stream = Stream::default();
-    let mut b = Builder::new();
-    let mut parser = Parser::new_from_str(text);
-    let mut current: Option<Node> = None;
-    loop {
-        let (event, span) = match parser.next_event() {
-            None => break,
-            Some(Ok(e)) => e,
-            Some(Err(err)) => {
-                let m = err.marker();
-                stream.fatal = Some(ParseProblem {
-                    code: Code::YamlSyntax,
-                    pos: Pos { line: m.line() as u32, column: m.col() as u32 + 1 },
-                    message: format!("YAML syntax error: {}", err.info()),
-                });
+    for (start, end, line_offset) in split_documents(text) {
+        let before = stream.documents.len();
+        match parse_chunk(&text[start..end], line_offset, &mut stream) {
+            Ok(()) => {}
+            Err(p) if p.code == Code::YamlSyntax => {
+                // Keep nothing half-built from the broken document.
+                stream.documents.truncate(before);
+                stream.errors.push(p);
+            }
+            Err(p) => {
+                stream.errors.push(p);
                 break;
             }
-        };
-        let pos = pos_of(&span);
-        let step: Result<(), ParseProblem> = (|| {
-            match event {
-                Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
-                Event::DocumentStart(_) => {
-                    b = Builder::new();
-                    current = None;
-                }
-                Event::DocumentEnd => {
-                    if stream.documents.len() >= MAX_DOCUMENTS {
-                        return Err(ParseProblem {
-                            code: Code::InputLimit,
-                            pos,
-                            message: format!("more than {MAX_DOCUMENTS} documents in one file"),
-                        });
-                    }
-                    stream.documents.push(Document { root: current.take(), problems: std::mem::take(&mut b.problems) });
-                }
-                Event::Alias(id) => {
-                    let node = b.anchors.get(&id).cloned().ok_or_else(|| ParseProblem {
-                        code: Code::YamlSyntax,
-                        pos,
-                        message: "alias refers to an unknown anchor".into(),
-                    })?;
-                    b.count(node.size(), pos)?;
-                    if let Some(root) = b.push(Node { pos, ..node }, 0) {
-                        current = Some(root);
-                    }
-                }
-                Event::Scalar(text, style, anchor, tag) => {
-                    b.count(1, pos)?;
-                    let style = match style {
-                        ScalarStyle::Plain => Style::Plain,
-                        _ => Style::Quoted,
-                    };
-                    let tag = tag.map(|t| t.suffix.trim_start_matches("tag:yaml.org,2002:").to_owned());
-                    let node = Node { pos, value: Value::Scalar(Scalar { text: text.into_owned(), style, tag }) };
-                    if let Some(root) = b.push(node, anchor) {
-                        current = Some(root);
-                    }
-                }
-                Event::SequenceStart(anchor, _) => b.open(Frame::Seq { pos, anchor, items: Vec::new() }, pos)?,
-                Event::MappingStart(anchor, _) => {
-                    b.open(Frame::Map { pos, anchor, entries: Vec::new(), key: None }, pos)?
-                }
-                Event::SequenceEnd => {
-                    if let Some(Frame::Seq { pos, anchor, items }) = b.stack.pop() {
-                        let node = Node { pos, value: Value::Seq(items) };
-                        if let Some(root) = b.push(node, anchor) {
-                            current = Some(root);
-                        }
-                    }
-                }
-                Event::MappingEnd => {
-                    if let Some(Frame::Map { pos, anchor, entries, .. }) = b.stack.pop() {
-                        let node = b.finish_map(pos, entries);
-                        if let Some(root) = b.push(node, anchor) {
-                            current = Some(root);
-                        }
-                    }
-                }
-            }
-            Ok(())
-        })();
-        if let Err(p) = step {
-            stream.fatal = Some(p);
+        }
+        if stream.documents.len() > MAX_DOCUMENTS {
+            stream.documents.truncate(MAX_DOCUMENTS);
+            stream.errors.push(ParseProblem {
+                code: Code::InputLimit,
+                pos: Pos { line: line_offset + 1, column: 1 },
+                message: format!("more than {MAX_DOCUMENTS} documents in one file; the rest were not read"),
+            });
             break;
         }
     }
     stream
+}
+
+fn parse_chunk(text: &str, line_offset: u32, stream: &mut Stream) -> Result<(), ParseProblem> {
+    let mut b = Builder::new();
+    let mut current: Option<Node> = None;
+    let mut parser = Parser::new_from_str(text);
+    loop {
+        let (event, span) = match parser.next_event() {
+            None => return Ok(()),
+            Some(Ok(e)) => e,
+            Some(Err(err)) => {
+                let m = err.marker();
+                return Err(ParseProblem {
+                    code: Code::YamlSyntax,
+                    pos: Pos { line: m.line() as u32 + line_offset, column: m.col() as u32 + 1 },
+                    message: format!("YAML syntax error: {}", err.info()),
+                });
+            }
+        };
+        let pos = pos_of(&span, line_offset);
+        match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+            Event::DocumentStart(_) => {
+                b = Builder::new();
+                current = None;
+            }
+            Event::DocumentEnd => {
+                stream.documents.push(Document { root: current.take(), problems: std::mem::take(&mut b.problems) });
+            }
+            Event::Alias(id) => {
+                let node = b.anchors.get(&id).cloned().ok_or_else(|| ParseProblem {
+                    code: Code::YamlSyntax,
+                    pos,
+                    message: "alias refers to an unknown anchor".into(),
+                })?;
+                b.count(node.size(), pos)?;
+                if let Some(root) = b.push(Node { pos, ..node }, 0) {
+                    current = Some(root);
+                }
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                b.count(1, pos)?;
+                let style = match style {
+                    ScalarStyle::Plain => Style::Plain,
+                    _ => Style::Quoted,
+                };
+                let tag = tag.map(|t| t.suffix.trim_start_matches("tag:yaml.org,2002:").to_owned());
+                let node = Node { pos, value: Value::Scalar(Scalar { text: text.into_owned(), style, tag }) };
+                if let Some(root) = b.push(node, anchor) {
+                    current = Some(root);
+                }
+            }
+            Event::SequenceStart(anchor, _) => b.open(Frame::Seq { pos, anchor, items: Vec::new() }, pos)?,
+            Event::MappingStart(anchor, _) => b.open(Frame::Map { pos, anchor, entries: Vec::new(), key: None }, pos)?,
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq { pos, anchor, items }) = b.stack.pop() {
+                    let node = Node { pos, value: Value::Seq(items) };
+                    if let Some(root) = b.push(node, anchor) {
+                        current = Some(root);
+                    }
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map { pos, anchor, entries, .. }) = b.stack.pop() {
+                    let node = b.finish_map(pos, entries);
+                    if let Some(root) = b.push(node, anchor) {
+                        current = Some(root);
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -410,7 +462,7 @@ mod tests {
 
     fn one(text: &str) -> Node {
         let s = parse_stream(text);
-        assert!(s.fatal.is_none(), "{:?}", s.fatal);
+        assert!(s.errors.is_empty(), "{:?}", s.errors);
         s.documents.into_iter().next().and_then(|d| d.root).expect("a document")
     }
 
@@ -423,6 +475,16 @@ mod tests {
         assert_eq!(n.lookup("a.c[1]").and_then(Node::as_str), Some("y"));
         assert!(n.lookup("a.c[2]").is_none());
         assert_eq!(n.lookup_closest("a.c[2]").pos.line, 4);
+    }
+
+    #[test]
+    fn key_positions_are_found() {
+        let n = one("spec:\n  outlier:\n    consecutiveErrors: 5\n  a.b: 1\n");
+        let k = n.lookup_key("spec.outlier.consecutiveErrors").expect("key");
+        assert_eq!(k.pos, Pos { line: 3, column: 5 });
+        assert_eq!(n.lookup_key("spec.a.b").map(|k| k.pos.line), Some(4));
+        assert_eq!(n.lookup_key("spec").map(|k| k.pos.line), Some(1));
+        assert!(n.lookup_key("spec.missing").is_none());
     }
 
     #[test]
@@ -456,24 +518,36 @@ mod tests {
             t.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
         }
         let s = parse_stream(&t);
-        assert_eq!(s.fatal.map(|p| p.code), Some(Code::InputLimit));
+        assert_eq!(s.errors.first().map(|p| p.code), Some(Code::InputLimit));
     }
 
     #[test]
     fn deep_nesting_is_stopped() {
         let t = "[".repeat(100_000);
         let s = parse_stream(&t);
-        assert!(s.fatal.is_some());
+        assert!(!s.errors.is_empty());
         let t = "- ".repeat(100_000);
         let s = parse_stream(&t);
-        assert!(s.fatal.is_some());
+        assert!(!s.errors.is_empty());
     }
 
     #[test]
-    fn syntax_errors_keep_earlier_documents() {
-        let s = parse_stream("a: 1\n---\nb: [\n");
-        assert_eq!(s.documents.len(), 1);
-        assert_eq!(s.fatal.map(|p| p.code), Some(Code::YamlSyntax));
+    fn a_syntax_error_loses_only_its_document() {
+        let s = parse_stream("a: 1\n---\nb: [\n---\nc: 3\n");
+        assert_eq!(s.documents.len(), 2);
+        assert_eq!(s.errors.len(), 1);
+        assert_eq!(s.errors[0].code, Code::YamlSyntax);
+        assert_eq!(s.errors[0].pos.line, 4);
+        let c = s.documents[1].root.as_ref().and_then(|r| r.get("c")).expect("c");
+        assert_eq!(c.pos.line, 5);
+    }
+
+    #[test]
+    fn document_markers_split_exactly() {
+        let text = "a: 1\n--- # x\nb: '---'\n...\n---\n";
+        let chunks = split_documents(text);
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(chunks[1].2, 1);
     }
 
     #[test]

@@ -1,0 +1,61 @@
+//! IST0113: a DestinationRule that sends plain text (`tls.mode: DISABLE`) to a service whose
+//! workloads require mutual TLS (PeerAuthentication STRICT for its namespace or the whole mesh).
+//! Every such request is refused by the server side.
+
+use super::{Index, Report};
+use crate::diag::Code;
+use crate::resources::Spec;
+use crate::resources::istio_networking::{ClientTlsMode, TrafficPolicy};
+use crate::resources::istio_security::MutualTlsMode;
+use crate::resources::{Kind, Resource};
+use trellis_model::DEFAULT_ROOT_NAMESPACE;
+
+/// The namespace-wide (or, failing that, mesh-wide) PeerAuthentication that sets a mode.
+fn namespace_mode<'a>(index: &Index<'a>, namespace: &str) -> Option<(&'a Resource, MutualTlsMode)> {
+    let wide = |ns: &str| {
+        index.resources.iter().find_map(|r| match &r.spec {
+            Spec::PeerAuthentication(pa) if r.namespace == ns && pa.selector.is_none() => match &pa.mtls {
+                Some(m) if m.mode != MutualTlsMode::Unset => Some((r, m.mode)),
+                _ => None,
+            },
+            _ => None,
+        })
+    };
+    wide(namespace).or_else(|| wide(DEFAULT_ROOT_NAMESPACE))
+}
+
+fn disables_tls(p: &TrafficPolicy) -> bool {
+    p.tls.as_ref().is_some_and(|t| t.mode == Some(ClientTlsMode::Disable))
+}
+
+pub fn check(index: &Index<'_>, report: &mut Report) {
+    for r in index.resources {
+        let Spec::DestinationRule(dr) = &r.spec else { continue };
+        let fqdn = index.resolver.fqdn(&dr.host, &r.namespace);
+        let Some((name, ns)) = index.resolver.split_service_fqdn(&fqdn) else { continue };
+        if index.get(Kind::Service, ns, name).is_none() {
+            continue;
+        }
+        let Some((pa, MutualTlsMode::Strict)) = namespace_mode(index, ns) else { continue };
+        let mut places: Vec<String> = Vec::new();
+        if dr.traffic_policy.as_ref().is_some_and(disables_tls) {
+            places.push("spec.trafficPolicy.tls.mode".into());
+        }
+        for (i, s) in dr.subsets.iter().enumerate() {
+            if s.traffic_policy.as_ref().is_some_and(disables_tls) {
+                places.push(format!("spec.subsets[{i}].trafficPolicy.tls.mode"));
+            }
+        }
+        for path in places {
+            report.at(
+                r,
+                &path,
+                Code::MtlsConflict,
+                format!(
+                    "TLS is disabled for {fqdn}, but PeerAuthentication {}/{} requires mutual TLS (STRICT) there: every request would be refused",
+                    pa.namespace, pa.name
+                ),
+            );
+        }
+    }
+}
