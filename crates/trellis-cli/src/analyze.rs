@@ -10,7 +10,13 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout().lock();
     if args.list_codes {
         for code in Code::ALL {
-            writeln!(out, "{}\t{}\t{}", code, code.default_severity(), code.title())?;
+            writeln!(
+                out,
+                "{}\t{}\t{}",
+                code,
+                code.default_severity(),
+                code.title()
+            )?;
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -20,12 +26,24 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
         "error" => Severity::Error,
         other => bail!("--output-threshold {other:?}: expected info, warning or error"),
     };
-    let opts = LoadOptions { default_namespace: args.namespace.clone() };
-    let (stdin, files): (Vec<_>, Vec<_>) = args.paths.iter().cloned().partition(|p| p.as_os_str() == "-");
-    let mut loaded = if files.is_empty() { Loaded::default() } else { load_paths(&files, &opts)? };
+    let opts = LoadOptions {
+        default_namespace: args.namespace.clone(),
+    };
+    let (stdin, files): (Vec<_>, Vec<_>) = args
+        .paths
+        .iter()
+        .cloned()
+        .partition(|p| p.as_os_str() == "-");
+    let mut loaded = if files.is_empty() {
+        Loaded::default()
+    } else {
+        load_paths(&files, &opts)?
+    };
     if !stdin.is_empty() {
         let mut text = String::new();
-        std::io::stdin().read_to_string(&mut text).context("reading standard input")?;
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("reading standard input")?;
         let from_stdin = load_str("<stdin>", &text, &opts);
         loaded.resources.extend(from_stdin.resources);
         loaded.diagnostics.extend(from_stdin.diagnostics);
@@ -53,5 +71,9 @@ pub fn run(args: &AnalyzeArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     let errors = report.iter().any(|d| d.severity == Severity::Error);
-    Ok(if errors { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if errors {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

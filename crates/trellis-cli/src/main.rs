@@ -32,5 +32,8 @@ fn init_tracing(level: Option<&str>) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRELLIS_LOG")
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level.unwrap_or("warn")))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

@@ -28,7 +28,10 @@ pub fn analyze(loaded: &Loaded) -> Vec<Diagnostic> {
     subsets::check(&index, &mut report);
     selectors::check(&index, &mut report);
     mtls::check(&index, &mut report);
-    let compiled = crate::compile::compile(&loaded.resources, &crate::compile::CompileOptions::default());
+    let compiled = crate::compile::compile(
+        &loaded.resources,
+        &crate::compile::CompileOptions::default(),
+    );
     let mut all = loaded.diagnostics.clone();
     all.extend(report.into_diags());
     all.extend(compiled.diagnostics);

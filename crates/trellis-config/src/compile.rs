@@ -105,7 +105,15 @@ impl<'a> Ctx<'a> {
             namespaces,
             ..Mesh::default()
         };
-        Ctx { resources, opts, resolver, mesh, report: Report::default(), services: HashMap::new(), route_owner: HashMap::new() }
+        Ctx {
+            resources,
+            opts,
+            resolver,
+            mesh,
+            report: Report::default(),
+            services: HashMap::new(),
+            route_owner: HashMap::new(),
+        }
     }
 
     /// Resources of one kind, in input order.
@@ -149,7 +157,10 @@ impl<'a> Ctx<'a> {
 
     /// The service with this FQDN, to change it.
     pub fn service_mut(&mut self, fqdn: &str) -> Option<&mut Service> {
-        self.services.get(fqdn).copied().map(move |i| &mut self.mesh.services[i])
+        self.services
+            .get(fqdn)
+            .copied()
+            .map(move |i| &mut self.mesh.services[i])
     }
 
     /// Claim the right to define routes for `host` for resource `r` of `api`. Returns false (and
@@ -199,7 +210,11 @@ impl<'a> Ctx<'a> {
 
 /// Where a model element came from.
 pub(crate) fn source_ref(r: &Resource) -> SourceRef {
-    SourceRef { kind: r.kind().name().to_owned(), namespace: r.namespace.clone(), name: r.name.clone() }
+    SourceRef {
+        kind: r.kind().name().to_owned(),
+        namespace: r.namespace.clone(),
+        name: r.name.clone(),
+    }
 }
 
 /// Compile `resources` (normally only those without errors) into the mesh model.
@@ -215,5 +230,8 @@ pub fn compile(resources: &[Resource], opts: &CompileOptions) -> Compiled {
     telemetry::compile(&mut cx);
     let mut mesh = cx.mesh;
     mesh.normalize();
-    Compiled { mesh, diagnostics: cx.report.into_diags() }
+    Compiled {
+        mesh,
+        diagnostics: cx.report.into_diags(),
+    }
 }

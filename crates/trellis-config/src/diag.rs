@@ -132,7 +132,11 @@ impl fmt::Display for Diagnostic {
         if !self.kind.is_empty() {
             write!(f, " ({} {}/{})", self.kind, self.namespace, self.name)?;
         }
-        write!(f, " {}:{}:{} {}", self.file, self.line, self.column, self.message)
+        write!(
+            f,
+            " {}:{}:{} {}",
+            self.file, self.line, self.column, self.message
+        )
     }
 }
 

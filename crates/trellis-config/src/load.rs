@@ -28,7 +28,9 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> Self {
-        LoadOptions { default_namespace: "default".into() }
+        LoadOptions {
+            default_namespace: "default".into(),
+        }
     }
 }
 
@@ -44,7 +46,9 @@ pub struct Loaded {
 impl Loaded {
     /// Does any diagnostic have severity error?
     pub fn has_errors(&self) -> bool {
-        self.diagnostics.iter().any(|d| d.severity == Severity::Error)
+        self.diagnostics
+            .iter()
+            .any(|d| d.severity == Severity::Error)
     }
 
     fn extend(&mut self, other: Loaded) {
@@ -60,7 +64,10 @@ pub enum LoadError {
     #[error("{path}: no such file or directory")]
     NotFound { path: PathBuf },
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Load files and directories (recursively: `*.yaml`, `*.yml`, `*.json`, in name order). A file
@@ -70,10 +77,16 @@ pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> Result<Loaded, LoadE
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => LoadError::NotFound { path: p.clone() },
-            _ => LoadError::Io { path: p.clone(), source: e },
+            _ => LoadError::Io {
+                path: p.clone(),
+                source: e,
+            },
         })?;
         if meta.is_dir() {
-            collect_dir(p, &mut files).map_err(|e| LoadError::Io { path: p.clone(), source: e })?;
+            collect_dir(p, &mut files).map_err(|e| LoadError::Io {
+                path: p.clone(),
+                source: e,
+            })?;
         } else {
             files.push(p.clone());
         }
@@ -94,17 +107,24 @@ pub fn load_paths(paths: &[PathBuf], opts: &LoadOptions) -> Result<Loaded, LoadE
 }
 
 fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
     entries.sort();
     for p in entries {
         if out.len() > MAX_FILES {
             break;
         }
-        let Ok(ft) = std::fs::symlink_metadata(&p).map(|m| m.file_type()) else { continue };
+        let Ok(ft) = std::fs::symlink_metadata(&p).map(|m| m.file_type()) else {
+            continue;
+        };
         // Symlinked directories are not followed, so a link loop cannot hang the walk.
         if ft.is_dir() {
             collect_dir(&p, out)?;
-        } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml" | "json")) {
+        } else if matches!(
+            p.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
             out.push(p);
         }
     }
@@ -115,7 +135,10 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
 pub fn load_file(path: &Path, opts: &LoadOptions) -> Loaded {
     let name: Arc<str> = Arc::from(path.display().to_string());
     let too_big = |n: u64| {
-        let mut l = Loaded { files: 1, ..Loaded::default() };
+        let mut l = Loaded {
+            files: 1,
+            ..Loaded::default()
+        };
         l.diagnostics.push(file_diag(
             &name,
             Code::InputLimit,
@@ -131,8 +154,16 @@ pub fn load_file(path: &Path, opts: &LoadOptions) -> Loaded {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) => {
-            let mut l = Loaded { files: 1, ..Loaded::default() };
-            l.diagnostics.push(file_diag(&name, Code::ReadFailed, Pos::default(), format!("cannot read file: {e}")));
+            let mut l = Loaded {
+                files: 1,
+                ..Loaded::default()
+            };
+            l.diagnostics.push(file_diag(
+                &name,
+                Code::ReadFailed,
+                Pos::default(),
+                format!("cannot read file: {e}"),
+            ));
             return l;
         }
     };
@@ -147,7 +178,10 @@ pub fn load_bytes(file: &str, bytes: &[u8], opts: &LoadOptions) -> Loaded {
             let good = &bytes[..e.valid_up_to()];
             let line = good.iter().filter(|b| **b == b'\n').count() as u32 + 1;
             let column = good.iter().rev().take_while(|b| **b != b'\n').count() as u32 + 1;
-            let mut l = Loaded { files: 1, ..Loaded::default() };
+            let mut l = Loaded {
+                files: 1,
+                ..Loaded::default()
+            };
             l.diagnostics.push(file_diag(
                 &Arc::from(file),
                 Code::YamlSyntax,
@@ -176,13 +210,19 @@ fn file_diag(file: &Arc<str>, code: Code, pos: Pos, message: String) -> Diagnost
 /// Load YAML/JSON text; `file` names it in diagnostics.
 pub fn load_str(file: &str, text: &str, opts: &LoadOptions) -> Loaded {
     let file: Arc<str> = Arc::from(file);
-    let mut out = Loaded { files: 1, ..Loaded::default() };
+    let mut out = Loaded {
+        files: 1,
+        ..Loaded::default()
+    };
     if text.len() as u64 > MAX_FILE_BYTES {
         out.diagnostics.push(file_diag(
             &file,
             Code::InputLimit,
             Pos { line: 1, column: 1 },
-            format!("input is {} bytes; the limit is {MAX_FILE_BYTES} bytes", text.len()),
+            format!(
+                "input is {} bytes; the limit is {MAX_FILE_BYTES} bytes",
+                text.len()
+            ),
         ));
         return out;
     }
@@ -192,7 +232,13 @@ pub fn load_str(file: &str, text: &str, opts: &LoadOptions) -> Loaded {
         let root = Arc::new(root);
         let who = Who::of(&root, opts);
         for p in doc.problems {
-            out.diagnostics.push(who.diag(&file, p.code, p.code.default_severity(), p.pos, p.message));
+            out.diagnostics.push(who.diag(
+                &file,
+                p.code,
+                p.code.default_severity(),
+                p.pos,
+                p.message,
+            ));
         }
         if root.is_null() {
             continue;
@@ -200,7 +246,8 @@ pub fn load_str(file: &str, text: &str, opts: &LoadOptions) -> Loaded {
         load_object(&mut out, &file, &root, &root, String::new(), opts);
     }
     for p in stream.errors {
-        out.diagnostics.push(file_diag(&file, p.code, p.pos, p.message));
+        out.diagnostics
+            .push(file_diag(&file, p.code, p.pos, p.message));
     }
     out
 }
@@ -219,14 +266,22 @@ impl Who {
         match s("kind") {
             Some(kind) => Who {
                 kind,
-                namespace: s("metadata.namespace").unwrap_or_else(|| opts.default_namespace.clone()),
+                namespace: s("metadata.namespace")
+                    .unwrap_or_else(|| opts.default_namespace.clone()),
                 name: s("metadata.name").unwrap_or_default(),
             },
             None => Who::default(),
         }
     }
 
-    fn diag(&self, file: &Arc<str>, code: Code, severity: Severity, pos: Pos, message: String) -> Diagnostic {
+    fn diag(
+        &self,
+        file: &Arc<str>,
+        code: Code,
+        severity: Severity,
+        pos: Pos,
+        message: String,
+    ) -> Diagnostic {
         Diagnostic {
             severity,
             code,
@@ -241,10 +296,18 @@ impl Who {
     }
 }
 
-fn load_object(out: &mut Loaded, file: &Arc<str>, root: &Arc<Node>, node: &Node, base: String, opts: &LoadOptions) {
+fn load_object(
+    out: &mut Loaded,
+    file: &Arc<str>,
+    root: &Arc<Node>,
+    node: &Node,
+    base: String,
+    opts: &LoadOptions,
+) {
     let who = Who::of(node, opts);
     let mut say = |code: Code, pos: Pos, message: String| {
-        out.diagnostics.push(who.diag(file, code, code.default_severity(), pos, message));
+        out.diagnostics
+            .push(who.diag(file, code, code.default_severity(), pos, message));
     };
     if !matches!(node.value, Value::Map(_)) {
         say(
@@ -257,15 +320,21 @@ fn load_object(out: &mut Loaded, file: &Arc<str>, root: &Arc<Node>, node: &Node,
     let api_version = node.get("apiVersion").and_then(Node::as_str);
     let kind_name = node.get("kind").and_then(Node::as_str);
     let (Some(api_version), Some(kind_name)) = (api_version, kind_name) else {
-        let missing: Vec<&str> = [("apiVersion", api_version.is_none()), ("kind", kind_name.is_none())]
-            .iter()
-            .filter(|(_, m)| *m)
-            .map(|(n, _)| *n)
-            .collect();
+        let missing: Vec<&str> = [
+            ("apiVersion", api_version.is_none()),
+            ("kind", kind_name.is_none()),
+        ]
+        .iter()
+        .filter(|(_, m)| *m)
+        .map(|(n, _)| *n)
+        .collect();
         say(
             Code::NotAResource,
             node.pos,
-            format!("not a Kubernetes resource: missing `{}`", missing.join("` and `")),
+            format!(
+                "not a Kubernetes resource: missing `{}`",
+                missing.join("` and `")
+            ),
         );
         return;
     };
@@ -274,11 +343,19 @@ fn load_object(out: &mut Loaded, file: &Arc<str>, root: &Arc<Node>, node: &Node,
         match node.get("items").map(|n| &n.value) {
             Some(Value::Seq(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    let path = if base.is_empty() { format!("items[{i}]") } else { format!("{base}.items[{i}]") };
+                    let path = if base.is_empty() {
+                        format!("items[{i}]")
+                    } else {
+                        format!("{base}.items[{i}]")
+                    };
                     load_object(out, file, root, item, path, opts);
                 }
             }
-            _ => say(Code::SchemaValidation, node.pos, "a `List` needs an `items` list".into()),
+            _ => say(
+                Code::SchemaValidation,
+                node.pos,
+                "a `List` needs an `items` list".into(),
+            ),
         }
         return;
     }
@@ -286,27 +363,47 @@ fn load_object(out: &mut Loaded, file: &Arc<str>, root: &Arc<Node>, node: &Node,
         let elsewhere: Vec<String> = Kind::ALL
             .iter()
             .filter(|k| k.name() == kind_name)
-            .map(|k| if k.group().is_empty() { k.versions()[0].to_owned() } else { format!("{}/{}", k.group(), k.versions()[0]) })
+            .map(|k| {
+                if k.group().is_empty() {
+                    k.versions()[0].to_owned()
+                } else {
+                    format!("{}/{}", k.group(), k.versions()[0])
+                }
+            })
             .collect();
         let pos = node.get("apiVersion").map(|n| n.pos).unwrap_or(node.pos);
         if elsewhere.is_empty() {
-            say(Code::UnsupportedKind, pos, format!("{kind_name} ({api_version}) is not used by Trellis; skipped"));
+            say(
+                Code::UnsupportedKind,
+                pos,
+                format!("{kind_name} ({api_version}) is not used by Trellis; skipped"),
+            );
         } else {
             say(
                 Code::UnsupportedVersion,
                 pos,
-                format!("{kind_name} is not in API group {group:?}; expected apiVersion {}", elsewhere.join(" or ")),
+                format!(
+                    "{kind_name} is not in API group {group:?}; expected apiVersion {}",
+                    elsewhere.join(" or ")
+                ),
             );
         }
         return;
     };
     if !kind.versions().contains(&version) {
         let pos = node.get("apiVersion").map(|n| n.pos).unwrap_or(node.pos);
-        let accepted: Vec<String> = kind.versions().iter().map(|v| format!("{}/{v}", kind.group())).collect();
+        let accepted: Vec<String> = kind
+            .versions()
+            .iter()
+            .map(|v| format!("{}/{v}", kind.group()))
+            .collect();
         say(
             Code::UnsupportedVersion,
             pos,
-            format!("{kind_name} {api_version} is not supported; use one of {}", accepted.join(", ")),
+            format!(
+                "{kind_name} {api_version} is not supported; use one of {}",
+                accepted.join(", ")
+            ),
         );
         return;
     }
@@ -322,7 +419,11 @@ fn load_object(out: &mut Loaded, file: &Arc<str>, root: &Arc<Node>, node: &Node,
     let decoded = resources::decode(kind, &mut decoder);
     let notes = decoder.into_notes();
     for u in &notes.unknown {
-        say(Code::UnknownField, u.pos, hints::unknown_field_message(kind, u));
+        say(
+            Code::UnknownField,
+            u.pos,
+            hints::unknown_field_message(kind, u),
+        );
     }
     for a in &notes.ambiguous {
         say(
@@ -347,21 +448,43 @@ fn load_object(out: &mut Loaded, file: &Arc<str>, root: &Arc<Node>, node: &Node,
     let name = meta.name.clone().unwrap_or_default();
     if name.is_empty() {
         let pos = node.get("metadata").map(|m| m.pos).unwrap_or(node.pos);
-        say(Code::SchemaValidation, pos, "missing required field `metadata.name`".into());
+        say(
+            Code::SchemaValidation,
+            pos,
+            "missing required field `metadata.name`".into(),
+        );
         return;
     }
     let namespace = if kind.is_cluster_scoped() {
         String::new()
     } else {
-        meta.namespace.clone().unwrap_or_else(|| opts.default_namespace.clone())
+        meta.namespace
+            .clone()
+            .unwrap_or_else(|| opts.default_namespace.clone())
     };
-    let origin = Origin { file: file.clone(), root: root.clone(), base };
+    let origin = Origin {
+        file: file.clone(),
+        root: root.clone(),
+        base,
+    };
     let mut cx = Cx::new(if kind.body_at_top_level() { "" } else { "spec" });
     spec.validate(&mut cx);
     for d in cx.into_diags() {
         // A deprecated field is about the key; everything else is about the value written.
-        let pos = if d.code == Code::DeprecatedField { origin.key_pos(&d.path) } else { origin.pos(&d.path) };
-        out.diagnostics.push(who.diag(file, d.code, d.severity, pos, d.message));
+        let pos = if d.code == Code::DeprecatedField {
+            origin.key_pos(&d.path)
+        } else {
+            origin.pos(&d.path)
+        };
+        out.diagnostics
+            .push(who.diag(file, d.code, d.severity, pos, d.message));
     }
-    out.resources.push(Resource { api_version: api_version.to_owned(), meta, namespace, name, spec, origin });
+    out.resources.push(Resource {
+        api_version: api_version.to_owned(),
+        meta,
+        namespace,
+        name,
+        spec,
+        origin,
+    });
 }

@@ -21,7 +21,14 @@ impl Report {
     }
 
     /// Like [`at`](Self::at) with an explicit severity.
-    pub fn with_severity(&mut self, r: &Resource, path: &str, code: Code, severity: Severity, message: impl Into<String>) {
+    pub fn with_severity(
+        &mut self,
+        r: &Resource,
+        path: &str,
+        code: Code,
+        severity: Severity,
+        message: impl Into<String>,
+    ) {
         let pos = r.origin.pos(path);
         self.out.push(Diagnostic {
             severity,
@@ -36,4 +43,3 @@ impl Report {
         });
     }
 }
-

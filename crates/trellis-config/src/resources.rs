@@ -129,7 +129,10 @@ impl Kind {
     /// Where the kind's content lives in the document: under `spec`, or at the top level next to
     /// `metadata` (core kinds such as Endpoints and EndpointSlice).
     pub fn body_at_top_level(self) -> bool {
-        matches!(self, Kind::Endpoints | Kind::EndpointSlice | Kind::ServiceAccount)
+        matches!(
+            self,
+            Kind::Endpoints | Kind::EndpointSlice | Kind::ServiceAccount
+        )
     }
 
     /// `group/version` strings accepted, e.g. `networking.istio.io/v1beta1` or `v1`.
@@ -167,7 +170,8 @@ impl Origin {
     /// about a field itself (deprecated, misplaced) rather than its value.
     pub fn key_pos(&self, path: &str) -> crate::diag::Pos {
         let node = self.root.lookup(&self.base).unwrap_or(&self.root);
-        node.lookup_key(path).map_or_else(|| self.pos(path), |k| k.pos)
+        node.lookup_key(path)
+            .map_or_else(|| self.pos(path), |k| k.pos)
     }
 }
 

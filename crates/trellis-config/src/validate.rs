@@ -16,7 +16,10 @@ pub struct Cx {
 impl Cx {
     /// A context rooted at `root` (usually `spec`).
     pub fn new(root: &str) -> Self {
-        Cx { path: root.to_owned(), out: Vec::new() }
+        Cx {
+            path: root.to_owned(),
+            out: Vec::new(),
+        }
     }
 
     /// The findings so far.
@@ -68,11 +71,22 @@ impl Cx {
 
     /// Report at the current path.
     pub fn report(&mut self, severity: Severity, code: Code, message: impl Into<String>) {
-        self.out.push(PathDiag { severity, code, path: self.path.clone(), message: message.into() });
+        self.out.push(PathDiag {
+            severity,
+            code,
+            path: self.path.clone(),
+            message: message.into(),
+        });
     }
 
     /// Report at `current.name`.
-    pub fn report_at(&mut self, name: &str, severity: Severity, code: Code, message: impl Into<String>) {
+    pub fn report_at(
+        &mut self,
+        name: &str,
+        severity: Severity,
+        code: Code,
+        message: impl Into<String>,
+    ) {
         self.field(name, |cx| cx.report(severity, code, message));
     }
 
@@ -89,8 +103,16 @@ impl Cx {
     /// `name` is required but missing or empty.
     pub fn require(&mut self, name: &str, present: bool) {
         if !present {
-            let full = if self.path.is_empty() { name.to_owned() } else { format!("{}.{name}", self.path) };
-            self.report(Severity::Error, Code::SchemaValidation, format!("missing required field `{full}`"));
+            let full = if self.path.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{}.{name}", self.path)
+            };
+            self.report(
+                Severity::Error,
+                Code::SchemaValidation,
+                format!("missing required field `{full}`"),
+            );
         }
     }
 
@@ -108,8 +130,17 @@ impl Cx {
     pub fn one_of(&mut self, names: &[&str], set: &[bool], required: bool) {
         let n = set.iter().filter(|b| **b).count();
         if n > 1 {
-            let which: Vec<&str> = names.iter().zip(set).filter(|(_, s)| **s).map(|(n, _)| *n).collect();
-            self.error(format!("only one of {} may be set, found {}", names.join(", "), which.join(" and ")));
+            let which: Vec<&str> = names
+                .iter()
+                .zip(set)
+                .filter(|(_, s)| **s)
+                .map(|(n, _)| *n)
+                .collect();
+            self.error(format!(
+                "only one of {} may be set, found {}",
+                names.join(", "),
+                which.join(" and ")
+            ));
         } else if n == 0 && required {
             self.error(format!("one of {} is required", names.join(", ")));
         }

@@ -37,7 +37,9 @@ pub struct Scalar {
 impl Scalar {
     /// Plain `~`, `null` or empty: YAML's null.
     pub fn is_null(&self) -> bool {
-        self.style == Style::Plain && self.tag.is_none() && matches!(self.text.as_str(), "" | "~" | "null" | "Null" | "NULL")
+        self.style == Style::Plain
+            && self.tag.is_none()
+            && matches!(self.text.as_str(), "" | "~" | "null" | "Null" | "NULL")
     }
 
     /// Written as a string: quoted, block, or tagged `!!str`.
@@ -64,7 +66,14 @@ pub struct Node {
 
 impl Node {
     pub fn null(pos: Pos) -> Node {
-        Node { pos, value: Value::Scalar(Scalar { text: String::new(), style: Style::Plain, tag: None }) }
+        Node {
+            pos,
+            value: Value::Scalar(Scalar {
+                text: String::new(),
+                style: Style::Plain,
+                tag: None,
+            }),
+        }
     }
 
     pub fn is_null(&self) -> bool {
@@ -82,7 +91,10 @@ impl Node {
     /// The value and key node under `key`, if this is a mapping that has it.
     pub fn get_entry(&self, key: &str) -> Option<(&Node, &Node)> {
         match &self.value {
-            Value::Map(entries) => entries.iter().find(|(k, _)| k.as_str() == Some(key)).map(|(k, v)| (k, v)),
+            Value::Map(entries) => entries
+                .iter()
+                .find(|(k, _)| k.as_str() == Some(key))
+                .map(|(k, v)| (k, v)),
             _ => None,
         }
     }
@@ -103,10 +115,19 @@ impl Node {
     /// `spec.trafficPolicy.outlierDetection.consecutiveErrors`), when the path ends in a key.
     pub fn lookup_key(&self, path: &str) -> Option<&Node> {
         // Keys may contain dots, so try every split point from the right.
-        path.char_indices().rev().filter(|(_, c)| *c == '.').map(|(i, _)| i).chain([0]).find_map(|i| {
-            let (parent, key) = if i == 0 && !path.starts_with('.') { ("", path) } else { (&path[..i], &path[i + 1..]) };
-            self.lookup(parent)?.get_entry(key).map(|(k, _)| k)
-        })
+        path.char_indices()
+            .rev()
+            .filter(|(_, c)| *c == '.')
+            .map(|(i, _)| i)
+            .chain([0])
+            .find_map(|i| {
+                let (parent, key) = if i == 0 && !path.starts_with('.') {
+                    ("", path)
+                } else {
+                    (&path[..i], &path[i + 1..])
+                };
+                self.lookup(parent)?.get_entry(key).map(|(k, _)| k)
+            })
     }
 
     /// Like [`lookup`](Self::lookup) but returns the deepest node that exists on the way.
@@ -119,7 +140,9 @@ impl Node {
         let mut rest = path.strip_prefix('.').unwrap_or(path);
         while !rest.is_empty() {
             let next = if let Some(after) = rest.strip_prefix('[') {
-                let Some((idx, tail)) = after.split_once(']') else { break };
+                let Some((idx, tail)) = after.split_once(']') else {
+                    break;
+                };
                 match (&node.value, idx.parse::<usize>()) {
                     (Value::Seq(items), Ok(i)) if i < items.len() => Some((&items[i], tail)),
                     _ => None,
@@ -156,7 +179,12 @@ impl Node {
         match &self.value {
             Value::Scalar(_) => 1,
             Value::Seq(items) => 1 + items.iter().map(Node::size).sum::<usize>(),
-            Value::Map(entries) => 1 + entries.iter().map(|(k, v)| k.size() + v.size()).sum::<usize>(),
+            Value::Map(entries) => {
+                1 + entries
+                    .iter()
+                    .map(|(k, v)| k.size() + v.size())
+                    .sum::<usize>()
+            }
         }
     }
 }
@@ -188,7 +216,10 @@ pub struct Stream {
 
 fn pos_of(span: &Span, line_offset: u32) -> Pos {
     let m = span.start;
-    Pos { line: m.line() as u32 + line_offset, column: m.col() as u32 + 1 }
+    Pos {
+        line: m.line() as u32 + line_offset,
+        column: m.col() as u32 + 1,
+    }
 }
 
 /// Byte ranges of the documents in `text`, with the line each starts on (0-based). A line starting
@@ -200,7 +231,8 @@ fn split_documents(text: &str) -> Vec<(usize, usize, u32)> {
     let (mut start, mut start_line, mut line, mut offset) = (0usize, 0u32, 0u32, 0usize);
     for l in text.split_inclusive('\n') {
         let is_marker = |m: &str| {
-            l.strip_prefix(m).is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
+            l.strip_prefix(m)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with([' ', '\t', '\r', '\n']))
         };
         if is_marker("---") && offset > start {
             chunks.push((start, offset, start_line));
@@ -222,8 +254,17 @@ fn split_documents(text: &str) -> Vec<(usize, usize, u32)> {
 }
 
 enum Frame {
-    Seq { pos: Pos, anchor: usize, items: Vec<Node> },
-    Map { pos: Pos, anchor: usize, entries: Vec<(Node, Node)>, key: Option<Node> },
+    Seq {
+        pos: Pos,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    Map {
+        pos: Pos,
+        anchor: usize,
+        entries: Vec<(Node, Node)>,
+        key: Option<Node>,
+    },
 }
 
 struct Builder {
@@ -235,7 +276,12 @@ struct Builder {
 
 impl Builder {
     fn new() -> Self {
-        Builder { stack: Vec::new(), anchors: HashMap::new(), nodes: 0, problems: Vec::new() }
+        Builder {
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            nodes: 0,
+            problems: Vec::new(),
+        }
     }
 
     fn count(&mut self, n: usize, pos: Pos) -> Result<(), ParseProblem> {
@@ -327,7 +373,10 @@ impl Builder {
         for m in merges {
             let sources: Vec<Node> = match m.value {
                 Value::Seq(items) => items,
-                other => vec![Node { pos: m.pos, value: other }],
+                other => vec![Node {
+                    pos: m.pos,
+                    value: other,
+                }],
             };
             for src in sources {
                 match src.value {
@@ -349,7 +398,10 @@ impl Builder {
                 }
             }
         }
-        Node { pos, value: Value::Map(out) }
+        Node {
+            pos,
+            value: Value::Map(out),
+        }
     }
 }
 
@@ -375,8 +427,13 @@ pub fn parse_stream(text: &str) -> Stream {
             stream.documents.truncate(MAX_DOCUMENTS);
             stream.errors.push(ParseProblem {
                 code: Code::InputLimit,
-                pos: Pos { line: line_offset + 1, column: 1 },
-                message: format!("more than {MAX_DOCUMENTS} documents in one file; the rest were not read"),
+                pos: Pos {
+                    line: line_offset + 1,
+                    column: 1,
+                },
+                message: format!(
+                    "more than {MAX_DOCUMENTS} documents in one file; the rest were not read"
+                ),
             });
             break;
         }
@@ -396,7 +453,10 @@ fn parse_chunk(text: &str, line_offset: u32, stream: &mut Stream) -> Result<(), 
                 let m = err.marker();
                 return Err(ParseProblem {
                     code: Code::YamlSyntax,
-                    pos: Pos { line: m.line() as u32 + line_offset, column: m.col() as u32 + 1 },
+                    pos: Pos {
+                        line: m.line() as u32 + line_offset,
+                        column: m.col() as u32 + 1,
+                    },
                     message: format!("YAML syntax error: {}", err.info()),
                 });
             }
@@ -409,7 +469,10 @@ fn parse_chunk(text: &str, line_offset: u32, stream: &mut Stream) -> Result<(), 
                 current = None;
             }
             Event::DocumentEnd => {
-                stream.documents.push(Document { root: current.take(), problems: std::mem::take(&mut b.problems) });
+                stream.documents.push(Document {
+                    root: current.take(),
+                    problems: std::mem::take(&mut b.problems),
+                });
             }
             Event::Alias(id) => {
                 let node = b.anchors.get(&id).cloned().ok_or_else(|| ParseProblem {
@@ -429,23 +492,54 @@ fn parse_chunk(text: &str, line_offset: u32, stream: &mut Stream) -> Result<(), 
                     _ => Style::Quoted,
                 };
                 let tag = tag.map(|t| t.suffix.trim_start_matches("tag:yaml.org,2002:").to_owned());
-                let node = Node { pos, value: Value::Scalar(Scalar { text: text.into_owned(), style, tag }) };
+                let node = Node {
+                    pos,
+                    value: Value::Scalar(Scalar {
+                        text: text.into_owned(),
+                        style,
+                        tag,
+                    }),
+                };
                 if let Some(root) = b.push(node, anchor) {
                     current = Some(root);
                 }
             }
-            Event::SequenceStart(anchor, _) => b.open(Frame::Seq { pos, anchor, items: Vec::new() }, pos)?,
-            Event::MappingStart(anchor, _) => b.open(Frame::Map { pos, anchor, entries: Vec::new(), key: None }, pos)?,
+            Event::SequenceStart(anchor, _) => b.open(
+                Frame::Seq {
+                    pos,
+                    anchor,
+                    items: Vec::new(),
+                },
+                pos,
+            )?,
+            Event::MappingStart(anchor, _) => b.open(
+                Frame::Map {
+                    pos,
+                    anchor,
+                    entries: Vec::new(),
+                    key: None,
+                },
+                pos,
+            )?,
             Event::SequenceEnd => {
                 if let Some(Frame::Seq { pos, anchor, items }) = b.stack.pop() {
-                    let node = Node { pos, value: Value::Seq(items) };
+                    let node = Node {
+                        pos,
+                        value: Value::Seq(items),
+                    };
                     if let Some(root) = b.push(node, anchor) {
                         current = Some(root);
                     }
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map { pos, anchor, entries, .. }) = b.stack.pop() {
+                if let Some(Frame::Map {
+                    pos,
+                    anchor,
+                    entries,
+                    ..
+                }) = b.stack.pop()
+                {
                     let node = b.finish_map(pos, entries);
                     if let Some(root) = b.push(node, anchor) {
                         current = Some(root);
@@ -463,7 +557,11 @@ mod tests {
     fn one(text: &str) -> Node {
         let s = parse_stream(text);
         assert!(s.errors.is_empty(), "{:?}", s.errors);
-        s.documents.into_iter().next().and_then(|d| d.root).expect("a document")
+        s.documents
+            .into_iter()
+            .next()
+            .and_then(|d| d.root)
+            .expect("a document")
     }
 
     #[test]
@@ -490,7 +588,11 @@ mod tests {
     #[test]
     fn keys_with_dots_are_found() {
         let n = one("annotations:\n  sidecar.istio.io/inject: \"true\"\n");
-        assert_eq!(n.lookup("annotations.sidecar.istio.io/inject").and_then(Node::as_str), Some("true"));
+        assert_eq!(
+            n.lookup("annotations.sidecar.istio.io/inject")
+                .and_then(Node::as_str),
+            Some("true")
+        );
     }
 
     #[test]
@@ -500,7 +602,13 @@ mod tests {
         assert_eq!(d.problems.len(), 1);
         assert_eq!(d.problems[0].code, Code::DuplicateKey);
         assert_eq!(d.problems[0].pos.line, 2);
-        assert_eq!(d.root.as_ref().and_then(|r| r.get("spec")).and_then(Node::as_str), Some("2"));
+        assert_eq!(
+            d.root
+                .as_ref()
+                .and_then(|r| r.get("spec"))
+                .and_then(Node::as_str),
+            Some("2")
+        );
     }
 
     #[test]
@@ -538,7 +646,11 @@ mod tests {
         assert_eq!(s.errors.len(), 1);
         assert_eq!(s.errors[0].code, Code::YamlSyntax);
         assert_eq!(s.errors[0].pos.line, 4);
-        let c = s.documents[1].root.as_ref().and_then(|r| r.get("c")).expect("c");
+        let c = s.documents[1]
+            .root
+            .as_ref()
+            .and_then(|r| r.get("c"))
+            .expect("c");
         assert_eq!(c.pos.line, 5);
     }
 
@@ -553,6 +665,9 @@ mod tests {
     #[test]
     fn json_parses() {
         let n = one("{\"kind\": \"Service\", \"spec\": {\"ports\": [{\"port\": 80}]}}");
-        assert_eq!(n.lookup("spec.ports[0].port").and_then(Node::as_str), Some("80"));
+        assert_eq!(
+            n.lookup("spec.ports[0].port").and_then(Node::as_str),
+            Some("80")
+        );
     }
 }

@@ -8,7 +8,10 @@ use std::path::Path;
 fn fuzz_corpus_never_panics() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/load_analyze");
     let mut n = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).expect("corpus dir").filter_map(|e| e.ok()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .expect("corpus dir")
+        .filter_map(|e| e.ok())
+        .collect();
     entries.sort_by_key(|e| e.path());
     for e in entries {
         let bytes = std::fs::read(e.path()).expect("read corpus file");

@@ -10,7 +10,10 @@ const BEGIN: &str = "<!-- BEGIN GENERATED: codes (tests/mistakes.rs) -->";
 const END: &str = "<!-- END GENERATED: codes -->";
 
 /// Codes that need something other than a file to happen.
-const NO_EXAMPLE: &[(Code, &str)] = &[(Code::ReadFailed, "a file that cannot be read (permissions, I/O error) is reported with this code")];
+const NO_EXAMPLE: &[(Code, &str)] = &[(
+    Code::ReadFailed,
+    "a file that cannot be read (permissions, I/O error) is reported with this code",
+)];
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -23,7 +26,10 @@ fn examples() -> Vec<(Code, PathBuf)> {
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
         .filter_map(|p| {
             let name = p.file_name()?.to_str()?.to_owned();
-            let code = Code::ALL.iter().copied().find(|c| name.starts_with(c.as_str()))?;
+            let code = Code::ALL
+                .iter()
+                .copied()
+                .find(|c| name.starts_with(c.as_str()))?;
             Some((code, p))
         })
         .collect();
@@ -60,18 +66,33 @@ fn generated_reference() -> String {
     let mut out = String::new();
     out.push_str("| code | severity | meaning |\n|---|---|---|\n");
     for code in Code::ALL {
-        out.push_str(&format!("| [{code}](#{}) | {} | {} |\n", code.as_str().to_lowercase(), code.default_severity(), code.title()));
+        out.push_str(&format!(
+            "| [{code}](#{}) | {} | {} |\n",
+            code.as_str().to_lowercase(),
+            code.default_severity(),
+            code.title()
+        ));
     }
     for code in Code::ALL {
-        out.push_str(&format!("\n### {code}\n\n**{}** — {}.\n\n", code.default_severity(), code.title()));
+        out.push_str(&format!(
+            "\n### {code}\n\n**{}** — {}.\n\n",
+            code.default_severity(),
+            code.title()
+        ));
         if let Some((_, why)) = NO_EXAMPLE.iter().find(|(c, _)| c == code) {
             out.push_str(&format!("No example file: {why}.\n"));
             continue;
         }
         for (_, path) in ex.iter().filter(|(c, _)| c == code) {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default();
             let text = std::fs::read_to_string(path).expect("read example");
-            out.push_str(&format!("`examples/mistakes/{name}`:\n\n```yaml\n{}```\n\n", text));
+            out.push_str(&format!(
+                "`examples/mistakes/{name}`:\n\n```yaml\n{}```\n\n",
+                text
+            ));
             out.push_str("`trellis analyze` prints:\n\n```\n");
             for d in analyze_file(path) {
                 out.push_str(&d.to_string());
@@ -97,5 +118,8 @@ fn docs_analyzer_md_matches_the_examples() {
         std::fs::write(&path, updated).expect("write docs");
         return;
     }
-    assert!(current == want, "docs/analyzer.md is out of date; run with TRELLIS_BLESS=1 and review the diff");
+    assert!(
+        current == want,
+        "docs/analyzer.md is out of date; run with TRELLIS_BLESS=1 and review the diff"
+    );
 }

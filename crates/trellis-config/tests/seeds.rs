@@ -21,7 +21,10 @@ fn seed_files() -> Vec<PathBuf> {
 }
 
 fn render(file: &Path) -> String {
-    let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = file
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     let text = std::fs::read_to_string(file).expect("seed is UTF-8");
     let loaded = load_str(name, &text, &LoadOptions::default());
     let mut out = String::new();
@@ -37,7 +40,11 @@ fn every_seed_has_exactly_the_expected_diagnostics() {
     let bless = std::env::var_os("TRELLIS_BLESS").is_some();
     let mut failures = Vec::new();
     let files = seed_files();
-    assert!(files.len() >= 56, "expected all seed files, found {}", files.len());
+    assert!(
+        files.len() >= 56,
+        "expected all seed files, found {}",
+        files.len()
+    );
     for f in &files {
         let got = render(f);
         let expected_path = f.with_extension("yaml.expected");
@@ -47,17 +54,26 @@ fn every_seed_has_exactly_the_expected_diagnostics() {
         }
         let want = std::fs::read_to_string(&expected_path).unwrap_or_default();
         if got != want {
-            failures.push(format!("== {}\n-- expected\n{want}-- got\n{got}", f.display()));
+            failures.push(format!(
+                "== {}\n-- expected\n{want}-- got\n{got}",
+                f.display()
+            ));
         }
     }
-    assert!(failures.is_empty(), "{} seeds differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} seeds differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// The copy in this repository must match the shared fixtures when they are present, so new or
 /// changed seeds are noticed.
 #[test]
 fn seed_copies_match_the_shared_fixtures() {
-    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/seed-configs");
+    let shared =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/seed-configs");
     let Ok(entries) = std::fs::read_dir(&shared) else {
         eprintln!("{} not present; nothing to compare", shared.display());
         return;
@@ -67,6 +83,10 @@ fn seed_copies_match_the_shared_fixtures() {
         let ours = seeds_dir().join(&name);
         let theirs = std::fs::read(e.path()).expect("read shared seed");
         let mine = std::fs::read(&ours).unwrap_or_default();
-        assert!(mine == theirs, "tests/seeds/{} differs from the shared fixture; copy it and bless", name.to_string_lossy());
+        assert!(
+            mine == theirs,
+            "tests/seeds/{} differs from the shared fixture; copy it and bless",
+            name.to_string_lossy()
+        );
     }
 }

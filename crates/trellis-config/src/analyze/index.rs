@@ -27,8 +27,14 @@ pub struct Index<'a> {
 
 impl<'a> Index<'a> {
     pub fn build(resources: &'a [Resource]) -> Self {
-        let mut namespaces: BTreeSet<String> = resources.iter().map(|r| r.namespace.clone()).collect();
-        namespaces.extend(resources.iter().filter(|r| r.kind() == Kind::Namespace).map(|r| r.name.clone()));
+        let mut namespaces: BTreeSet<String> =
+            resources.iter().map(|r| r.namespace.clone()).collect();
+        namespaces.extend(
+            resources
+                .iter()
+                .filter(|r| r.kind() == Kind::Namespace)
+                .map(|r| r.name.clone()),
+        );
         namespaces.insert("default".into());
         namespaces.remove("");
         let resolver = HostResolver::new(trellis_model::DEFAULT_DOMAIN, namespaces);
@@ -37,7 +43,10 @@ impl<'a> Index<'a> {
         let mut subsets: HashMap<String, BTreeSet<&str>> = HashMap::new();
         let mut workloads = Vec::new();
         for r in resources {
-            by_key.entry((r.kind(), r.namespace.as_str(), r.name.as_str())).or_default().push(r);
+            by_key
+                .entry((r.kind(), r.namespace.as_str(), r.name.as_str()))
+                .or_default()
+                .push(r);
             match &r.spec {
                 Spec::Service(_) => {
                     hosts.insert(resolver.fqdn(&r.name, &r.namespace));
@@ -51,29 +60,50 @@ impl<'a> Index<'a> {
                         .or_default()
                         .extend(dr.subsets.iter().map(|s| s.name.as_str()));
                 }
-                Spec::Pod(_) => workloads.push(WorkloadLabels { namespace: &r.namespace, labels: &r.meta.labels }),
-                Spec::Deployment(d) => {
-                    workloads.push(WorkloadLabels { namespace: &r.namespace, labels: &d.template.metadata.labels })
-                }
-                Spec::StatefulSet(s) => {
-                    workloads.push(WorkloadLabels { namespace: &r.namespace, labels: &s.template.metadata.labels })
-                }
-                Spec::WorkloadEntry(we) => workloads.push(WorkloadLabels { namespace: &r.namespace, labels: &we.labels }),
+                Spec::Pod(_) => workloads.push(WorkloadLabels {
+                    namespace: &r.namespace,
+                    labels: &r.meta.labels,
+                }),
+                Spec::Deployment(d) => workloads.push(WorkloadLabels {
+                    namespace: &r.namespace,
+                    labels: &d.template.metadata.labels,
+                }),
+                Spec::StatefulSet(s) => workloads.push(WorkloadLabels {
+                    namespace: &r.namespace,
+                    labels: &s.template.metadata.labels,
+                }),
+                Spec::WorkloadEntry(we) => workloads.push(WorkloadLabels {
+                    namespace: &r.namespace,
+                    labels: &we.labels,
+                }),
                 _ => {}
             }
         }
-        Index { resources, resolver, by_key, hosts, subsets, workloads }
+        Index {
+            resources,
+            resolver,
+            by_key,
+            hosts,
+            subsets,
+            workloads,
+        }
     }
 
     /// The resource of `kind` named `namespace/name`.
     pub fn get(&self, kind: Kind, namespace: &str, name: &str) -> Option<&'a Resource> {
-        self.by_key.get(&(kind, namespace, name)).and_then(|v| v.first().copied())
+        self.by_key
+            .get(&(kind, namespace, name))
+            .and_then(|v| v.first().copied())
     }
 
     /// Is `fqdn` a service in the input (a Kubernetes Service or a ServiceEntry host, wildcards
     /// included)?
     pub fn has_host(&self, fqdn: &str) -> bool {
-        self.hosts.contains(fqdn) || self.hosts.iter().any(|h| h.starts_with('*') && host_matches(h, fqdn))
+        self.hosts.contains(fqdn)
+            || self
+                .hosts
+                .iter()
+                .any(|h| h.starts_with('*') && host_matches(h, fqdn))
     }
 
     /// The subsets defined for `fqdn` (None when no DestinationRule exists for it).
@@ -84,7 +114,8 @@ impl<'a> Index<'a> {
     /// Does any workload in `namespace` (every namespace when None) carry all of `labels`?
     pub fn selects_any(&self, namespace: Option<&str>, labels: &Labels) -> bool {
         self.workloads.iter().any(|w| {
-            namespace.is_none_or(|ns| ns == w.namespace) && labels.iter().all(|(k, v)| w.labels.get(k) == Some(v))
+            namespace.is_none_or(|ns| ns == w.namespace)
+                && labels.iter().all(|(k, v)| w.labels.get(k) == Some(v))
         })
     }
 

@@ -14,10 +14,12 @@ use trellis_model::DEFAULT_ROOT_NAMESPACE;
 fn namespace_mode<'a>(index: &Index<'a>, namespace: &str) -> Option<(&'a Resource, MutualTlsMode)> {
     let wide = |ns: &str| {
         index.resources.iter().find_map(|r| match &r.spec {
-            Spec::PeerAuthentication(pa) if r.namespace == ns && pa.selector.is_none() => match &pa.mtls {
-                Some(m) if m.mode != MutualTlsMode::Unset => Some((r, m.mode)),
-                _ => None,
-            },
+            Spec::PeerAuthentication(pa) if r.namespace == ns && pa.selector.is_none() => {
+                match &pa.mtls {
+                    Some(m) if m.mode != MutualTlsMode::Unset => Some((r, m.mode)),
+                    _ => None,
+                }
+            }
             _ => None,
         })
     };
@@ -25,18 +27,26 @@ fn namespace_mode<'a>(index: &Index<'a>, namespace: &str) -> Option<(&'a Resourc
 }
 
 fn disables_tls(p: &TrafficPolicy) -> bool {
-    p.tls.as_ref().is_some_and(|t| t.mode == Some(ClientTlsMode::Disable))
+    p.tls
+        .as_ref()
+        .is_some_and(|t| t.mode == Some(ClientTlsMode::Disable))
 }
 
 pub fn check(index: &Index<'_>, report: &mut Report) {
     for r in index.resources {
-        let Spec::DestinationRule(dr) = &r.spec else { continue };
+        let Spec::DestinationRule(dr) = &r.spec else {
+            continue;
+        };
         let fqdn = index.resolver.fqdn(&dr.host, &r.namespace);
-        let Some((name, ns)) = index.resolver.split_service_fqdn(&fqdn) else { continue };
+        let Some((name, ns)) = index.resolver.split_service_fqdn(&fqdn) else {
+            continue;
+        };
         if index.get(Kind::Service, ns, name).is_none() {
             continue;
         }
-        let Some((pa, MutualTlsMode::Strict)) = namespace_mode(index, ns) else { continue };
+        let Some((pa, MutualTlsMode::Strict)) = namespace_mode(index, ns) else {
+            continue;
+        };
         let mut places: Vec<String> = Vec::new();
         if dr.traffic_policy.as_ref().is_some_and(disables_tls) {
             places.push("spec.trafficPolicy.tls.mode".into());

@@ -1,5 +1,6 @@
 //! IST0101: references to things that are not in the input — destination hosts and subsets,
-//! gateways, delegates, Gateway API parents and backends, the root service of a TrafficSplit.
+//! gateways, delegates, Gateway API parents and backends. (Linkerd and SMI references are reported
+//! by their compile pass, which resolves them anyway.)
 //!
 //! Like `istioctl analyze` on files only, "not in the input" is what is checked: when some of the
 //! mesh lives elsewhere (a cluster), analyze it together with that configuration.
@@ -15,30 +16,24 @@ pub fn check(index: &Index<'_>, report: &mut Report) {
         match &r.spec {
             Spec::VirtualService(vs) => virtual_service(index, report, r, vs),
             Spec::HttpRoute(route) | Spec::LinkerdHttpRoute(route) => {
-                let backends = backends(route.rules.iter().map(|rule| rule.backend_refs.as_slice()));
+                let backends =
+                    backends(route.rules.iter().map(|rule| rule.backend_refs.as_slice()));
                 gateway_api_route(index, report, r, &route.parent_refs, backends);
             }
             Spec::GrpcRoute(route) => {
-                let backends = backends(route.rules.iter().map(|rule| rule.backend_refs.as_slice()));
+                let backends =
+                    backends(route.rules.iter().map(|rule| rule.backend_refs.as_slice()));
                 gateway_api_route(index, report, r, &route.parent_refs, backends);
             }
             Spec::TcpRoute(route) => {
-                let backends = backends(route.rules.iter().map(|rule| rule.backend_refs.as_slice()));
+                let backends =
+                    backends(route.rules.iter().map(|rule| rule.backend_refs.as_slice()));
                 gateway_api_route(index, report, r, &route.parent_refs, backends);
             }
             Spec::TlsRoute(route) => {
-                let backends = backends(route.rules.iter().map(|rule| rule.backend_refs.as_slice()));
+                let backends =
+                    backends(route.rules.iter().map(|rule| rule.backend_refs.as_slice()));
                 gateway_api_route(index, report, r, &route.parent_refs, backends);
-            }
-            Spec::TrafficSplit(ts) => {
-                if !ts.service.is_empty() && !index.has_host(&index.resolver.fqdn(&ts.service, &r.namespace)) {
-                    report.at(
-                        r,
-                        "spec.service",
-                        Code::ReferencedResourceNotFound,
-                        format!("Referenced service not found: {:?} in namespace {:?}", ts.service, r.namespace),
-                    );
-                }
             }
             _ => {}
         }
@@ -68,7 +63,11 @@ macro_rules! backend {
     )*};
 }
 
-backend!(gateway_api::HttpBackendRef, gateway_api::GrpcBackendRef, gateway_api::BackendRef);
+backend!(
+    gateway_api::HttpBackendRef,
+    gateway_api::GrpcBackendRef,
+    gateway_api::BackendRef
+);
 
 /// (path, is a Service, name, namespace) of every backend of every rule.
 type BackendRefs<'a> = Vec<(String, bool, &'a str, Option<&'a str>)>;
@@ -78,7 +77,12 @@ fn backends<'a, B: Backend + 'a>(rules: impl Iterator<Item = &'a [B]>) -> Backen
         .enumerate()
         .flat_map(|(i, refs)| {
             refs.iter().enumerate().map(move |(j, b)| {
-                (format!("spec.rules[{i}].backendRefs[{j}]"), b.is_service(), b.name(), b.namespace())
+                (
+                    format!("spec.rules[{i}].backendRefs[{j}]"),
+                    b.is_service(),
+                    b.name(),
+                    b.namespace(),
+                )
             })
         })
         .collect()
@@ -91,7 +95,13 @@ fn virtual_service(index: &Index<'_>, report: &mut Report, r: &Resource, vs: &Vi
     for (i, rule) in vs.http.iter().enumerate() {
         for (j, d) in rule.route.iter().enumerate() {
             if let Some(dest) = &d.destination {
-                destination(index, report, r, dest, &format!("spec.http[{i}].route[{j}].destination"));
+                destination(
+                    index,
+                    report,
+                    r,
+                    dest,
+                    &format!("spec.http[{i}].route[{j}].destination"),
+                );
             }
         }
         if let Some(m) = &rule.mirror {
@@ -99,12 +109,24 @@ fn virtual_service(index: &Index<'_>, report: &mut Report, r: &Resource, vs: &Vi
         }
         for (j, m) in rule.mirrors.iter().enumerate() {
             if let Some(d) = &m.destination {
-                destination(index, report, r, d, &format!("spec.http[{i}].mirrors[{j}].destination"));
+                destination(
+                    index,
+                    report,
+                    r,
+                    d,
+                    &format!("spec.http[{i}].mirrors[{j}].destination"),
+                );
             }
         }
         for (j, m) in rule.matches.iter().enumerate() {
             for (k, g) in m.gateways.iter().enumerate() {
-                gateway_ref(index, report, r, g, &format!("spec.http[{i}].match[{j}].gateways[{k}]"));
+                gateway_ref(
+                    index,
+                    report,
+                    r,
+                    g,
+                    &format!("spec.http[{i}].match[{j}].gateways[{k}]"),
+                );
             }
         }
         if let Some(d) = &rule.delegate {
@@ -114,7 +136,10 @@ fn virtual_service(index: &Index<'_>, report: &mut Report, r: &Resource, vs: &Vi
                     r,
                     &format!("spec.http[{i}].delegate.name"),
                     Code::ReferencedResourceNotFound,
-                    format!("Referenced delegate VirtualService not found: \"{ns}/{}\"", d.name),
+                    format!(
+                        "Referenced delegate VirtualService not found: \"{ns}/{}\"",
+                        d.name
+                    ),
                 );
             }
         }
@@ -123,9 +148,17 @@ fn virtual_service(index: &Index<'_>, report: &mut Report, r: &Resource, vs: &Vi
         .tcp
         .iter()
         .enumerate()
-        .flat_map(|(i, t)| t.route.iter().enumerate().map(move |(j, d)| (format!("spec.tcp[{i}].route[{j}].destination"), d)))
+        .flat_map(|(i, t)| {
+            t.route
+                .iter()
+                .enumerate()
+                .map(move |(j, d)| (format!("spec.tcp[{i}].route[{j}].destination"), d))
+        })
         .chain(vs.tls.iter().enumerate().flat_map(|(i, t)| {
-            t.route.iter().enumerate().map(move |(j, d)| (format!("spec.tls[{i}].route[{j}].destination"), d))
+            t.route
+                .iter()
+                .enumerate()
+                .map(move |(j, d)| (format!("spec.tls[{i}].route[{j}].destination"), d))
         }));
     for (path, d) in l4 {
         if let Some(dest) = &d.destination {
@@ -149,7 +182,9 @@ fn destination(index: &Index<'_>, report: &mut Report, r: &Resource, d: &Destina
         return;
     }
     if let Some(subset) = &d.subset
-        && !index.subsets_of(&fqdn).is_some_and(|s| s.contains(subset.as_str()))
+        && !index
+            .subsets_of(&fqdn)
+            .is_some_and(|s| s.contains(subset.as_str()))
     {
         report.at(
             r,
@@ -173,7 +208,12 @@ fn gateway_ref(index: &Index<'_>, report: &mut Report, r: &Resource, g: &str, pa
         },
     };
     if index.get(Kind::IstioGateway, ns, name).is_none() {
-        report.at(r, path, Code::ReferencedResourceNotFound, format!("Referenced gateway not found: \"{ns}/{name}\""));
+        report.at(
+            r,
+            path,
+            Code::ReferencedResourceNotFound,
+            format!("Referenced gateway not found: \"{ns}/{name}\""),
+        );
     }
 }
 
@@ -189,9 +229,15 @@ fn gateway_api_route(
         let (found, what) = if p.is_service() {
             (index.has_host(&index.resolver.fqdn(&p.name, ns)), "Service")
         } else if p.is_gateway() {
-            (index.get(Kind::K8sGateway, ns, &p.name).is_some(), "Gateway")
+            (
+                index.get(Kind::K8sGateway, ns, &p.name).is_some(),
+                "Gateway",
+            )
         } else if p.group_kind() == ("policy.linkerd.io", "Server") {
-            (index.get(Kind::LinkerdServer, ns, &p.name).is_some(), "Server")
+            (
+                index.get(Kind::LinkerdServer, ns, &p.name).is_some(),
+                "Server",
+            )
         } else {
             continue;
         };
@@ -200,7 +246,10 @@ fn gateway_api_route(
                 r,
                 &format!("spec.parentRefs[{i}].name"),
                 Code::ReferencedResourceNotFound,
-                format!("Referenced parent not found: {what} {:?} in namespace {ns:?}", p.name),
+                format!(
+                    "Referenced parent not found: {what} {:?} in namespace {ns:?}",
+                    p.name
+                ),
             );
         }
     }

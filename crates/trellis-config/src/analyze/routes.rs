@@ -4,9 +4,9 @@
 
 use super::{Index, Report};
 use crate::diag::{Code, Severity};
+use crate::resources::Resource;
 use crate::resources::Spec;
 use crate::resources::istio_networking::{HttpMatchRequest, VirtualService};
-use crate::resources::Resource;
 
 /// Run every route check.
 pub fn check(index: &Index<'_>, report: &mut Report) {
@@ -79,31 +79,52 @@ fn actions(report: &mut Report, r: &Resource, vs: &VirtualService) {
             let hint = if what.is_empty() {
                 String::new()
             } else {
-                format!(" (it sets {}: these belong in the rule that routes)", what.join(", "))
+                format!(
+                    " (it sets {}: these belong in the rule that routes)",
+                    what.join(", ")
+                )
             };
             report.at(
                 r,
                 &format!("spec.http[{i}]"),
                 Code::RuleWithoutAction,
-                format!("rule spec.http[{i}] has no route, redirect, directResponse or delegate{hint}"),
+                format!(
+                    "rule spec.http[{i}] has no route, redirect, directResponse or delegate{hint}"
+                ),
             );
         }
     }
     for (i, rule) in vs.tcp.iter().enumerate() {
         if rule.route.is_empty() {
-            report.at(r, &format!("spec.tcp[{i}]"), Code::RuleWithoutAction, format!("rule spec.tcp[{i}] has no route"));
+            report.at(
+                r,
+                &format!("spec.tcp[{i}]"),
+                Code::RuleWithoutAction,
+                format!("rule spec.tcp[{i}] has no route"),
+            );
         }
     }
     for (i, rule) in vs.tls.iter().enumerate() {
         if rule.route.is_empty() {
-            report.at(r, &format!("spec.tls[{i}]"), Code::RuleWithoutAction, format!("rule spec.tls[{i}] has no route"));
+            report.at(
+                r,
+                &format!("spec.tls[{i}]"),
+                Code::RuleWithoutAction,
+                format!("rule spec.tls[{i}] has no route"),
+            );
         }
     }
 }
 
 /// A match that every request satisfies: no condition, or only `uri: {prefix: /}`.
 fn matches_everything(m: &HttpMatchRequest) -> bool {
-    let plain = HttpMatchRequest { name: None, stat_prefix: None, uri: None, ignore_uri_case: false, ..m.clone() };
+    let plain = HttpMatchRequest {
+        name: None,
+        stat_prefix: None,
+        uri: None,
+        ignore_uri_case: false,
+        ..m.clone()
+    };
     let uri_all = match &m.uri {
         None => true,
         Some(u) => u.prefix.as_deref() == Some("/") && u.exact.is_none() && u.regex.is_none(),
@@ -113,7 +134,11 @@ fn matches_everything(m: &HttpMatchRequest) -> bool {
 
 /// The match without the fields that do not change what it matches (name, stat prefix).
 fn essence(m: &HttpMatchRequest) -> HttpMatchRequest {
-    HttpMatchRequest { name: None, stat_prefix: None, ..m.clone() }
+    HttpMatchRequest {
+        name: None,
+        stat_prefix: None,
+        ..m.clone()
+    }
 }
 
 fn reachability(report: &mut Report, r: &Resource, vs: &VirtualService) {

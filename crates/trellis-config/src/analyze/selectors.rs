@@ -8,7 +8,11 @@ use crate::resources::{Resource, Spec};
 use trellis_model::{DEFAULT_ROOT_NAMESPACE, Labels};
 
 fn describe(labels: &Labels) -> String {
-    labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+    labels
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn policy(index: &Index<'_>, report: &mut Report, r: &Resource, labels: &Labels, path: &str) {
@@ -21,7 +25,10 @@ fn policy(index: &Index<'_>, report: &mut Report, r: &Resource, labels: &Labels,
             r,
             path,
             Code::NoMatchingWorkloads,
-            format!("No matching workloads for this resource with the following labels: {}", describe(labels)),
+            format!(
+                "No matching workloads for this resource with the following labels: {}",
+                describe(labels)
+            ),
         );
     }
 }
@@ -31,22 +38,46 @@ pub fn check(index: &Index<'_>, report: &mut Report) {
         match &r.spec {
             Spec::IstioAuthorizationPolicy(p) => {
                 if let Some(s) = &p.selector {
-                    policy(index, report, r, &s.match_labels, "spec.selector.matchLabels");
+                    policy(
+                        index,
+                        report,
+                        r,
+                        &s.match_labels,
+                        "spec.selector.matchLabels",
+                    );
                 }
             }
             Spec::RequestAuthentication(p) => {
                 if let Some(s) = &p.selector {
-                    policy(index, report, r, &s.match_labels, "spec.selector.matchLabels");
+                    policy(
+                        index,
+                        report,
+                        r,
+                        &s.match_labels,
+                        "spec.selector.matchLabels",
+                    );
                 }
             }
             Spec::PeerAuthentication(p) => {
                 if let Some(s) = &p.selector {
-                    policy(index, report, r, &s.match_labels, "spec.selector.matchLabels");
+                    policy(
+                        index,
+                        report,
+                        r,
+                        &s.match_labels,
+                        "spec.selector.matchLabels",
+                    );
                 }
             }
             Spec::Telemetry(p) => {
                 if let Some(s) = &p.selector {
-                    policy(index, report, r, &s.match_labels, "spec.selector.matchLabels");
+                    policy(
+                        index,
+                        report,
+                        r,
+                        &s.match_labels,
+                        "spec.selector.matchLabels",
+                    );
                 }
             }
             Spec::Sidecar(p) => {
@@ -56,7 +87,13 @@ pub fn check(index: &Index<'_>, report: &mut Report) {
             }
             Spec::DestinationRule(p) => {
                 if let Some(s) = &p.workload_selector {
-                    policy(index, report, r, &s.match_labels, "spec.workloadSelector.matchLabels");
+                    policy(
+                        index,
+                        report,
+                        r,
+                        &s.match_labels,
+                        "spec.workloadSelector.matchLabels",
+                    );
                 }
             }
             Spec::ServiceEntry(p) => {
@@ -64,25 +101,29 @@ pub fn check(index: &Index<'_>, report: &mut Report) {
                     policy(index, report, r, &s.labels, "spec.workloadSelector.labels");
                 }
             }
-            Spec::IstioGateway(g) => {
-                if !g.selector.is_empty() && !index.selects_any(None, &g.selector) {
-                    report.at(
-                        r,
-                        "spec.selector",
-                        Code::ReferencedResourceNotFound,
-                        format!("Referenced selector not found: {:?}", describe(&g.selector)),
-                    );
-                }
+            Spec::IstioGateway(g)
+                if !g.selector.is_empty() && !index.selects_any(None, &g.selector) =>
+            {
+                report.at(
+                    r,
+                    "spec.selector",
+                    Code::ReferencedResourceNotFound,
+                    format!("Referenced selector not found: {:?}", describe(&g.selector)),
+                );
             }
             Spec::LinkerdServer(s) => {
                 if let Some(sel) = &s.pod_selector
-                    && !index.workloads.iter().any(|w| w.namespace == r.namespace && sel.matches(w.labels))
+                    && !index
+                        .workloads
+                        .iter()
+                        .any(|w| w.namespace == r.namespace && sel.matches(w.labels))
                 {
                     report.at(
                         r,
                         "spec.podSelector",
                         Code::NoMatchingWorkloads,
-                        "No matching workloads for this Server's podSelector in its namespace".to_owned(),
+                        "No matching workloads for this Server's podSelector in its namespace"
+                            .to_owned(),
                     );
                 }
             }

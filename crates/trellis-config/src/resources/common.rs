@@ -55,7 +55,9 @@ impl Duration {
     }
 
     pub fn from_millis(ms: u64) -> Self {
-        Duration { nanos: ms.saturating_mul(1_000_000) }
+        Duration {
+            nanos: ms.saturating_mul(1_000_000),
+        }
     }
 
     /// Parse Go/protobuf duration syntax.
@@ -93,26 +95,36 @@ impl Duration {
                 "ms" => 1e6,
                 "us" | "\u{b5}s" | "\u{3bc}s" => 1e3,
                 "ns" => 1.0,
-                "" => return Err(format!("invalid duration {s:?}: missing unit (h, m, s, ms, us, ns)")),
-                u => return Err(format!("invalid duration {s:?}: unknown unit {u:?} (use h, m, s, ms, us or ns)")),
+                "" => {
+                    return Err(format!(
+                        "invalid duration {s:?}: missing unit (h, m, s, ms, us, ns)"
+                    ));
+                }
+                u => {
+                    return Err(format!(
+                        "invalid duration {s:?}: unknown unit {u:?} (use h, m, s, ms, us or ns)"
+                    ));
+                }
             };
             total += num * unit;
         }
         if !total.is_finite() || total > u64::MAX as f64 {
             return Err(format!("invalid duration {s:?}: too large"));
         }
-        Ok(Duration { nanos: total.round() as u64 })
+        Ok(Duration {
+            nanos: total.round() as u64,
+        })
     }
 }
 
 impl fmt::Display for Duration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n = self.nanos;
-        if n % 1_000_000_000 == 0 {
+        if n.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", n / 1_000_000_000)
-        } else if n % 1_000_000 == 0 {
+        } else if n.is_multiple_of(1_000_000) {
             write!(f, "{}ms", n / 1_000_000)
-        } else if n % 1_000 == 0 {
+        } else if n.is_multiple_of(1_000) {
             write!(f, "{}us", n / 1_000)
         } else {
             write!(f, "{n}ns")
@@ -135,14 +147,18 @@ impl<'de> Deserialize<'de> for Duration {
                 if v == 0 {
                     Ok(Duration::default())
                 } else {
-                    Err(E::custom(format!("invalid duration {v}: missing unit, write e.g. \"{v}s\"")))
+                    Err(E::custom(format!(
+                        "invalid duration {v}: missing unit, write e.g. \"{v}s\""
+                    )))
                 }
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Duration, E> {
                 if v == 0 {
                     Ok(Duration::default())
                 } else {
-                    Err(E::custom(format!("invalid duration {v}: missing unit, write e.g. \"{v}s\"")))
+                    Err(E::custom(format!(
+                        "invalid duration {v}: missing unit, write e.g. \"{v}s\""
+                    )))
                 }
             }
         }
@@ -168,14 +184,22 @@ pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
 impl RegexString {
     /// Compile, anchored as Envoy's safe_regex does (the whole value must match).
     pub fn compile(&self) -> Result<regex::Regex, regex::Error> {
-        regex::RegexBuilder::new(&format!("^(?:{})$", self.0)).size_limit(REGEX_SIZE_LIMIT).build()
+        regex::RegexBuilder::new(&format!("^(?:{})$", self.0))
+            .size_limit(REGEX_SIZE_LIMIT)
+            .build()
     }
 }
 
 impl Validate for RegexString {
     fn validate(&self, cx: &mut Cx) {
         if let Err(e) = self.compile() {
-            let msg = e.to_string().lines().last().unwrap_or_default().trim().to_owned();
+            let msg = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
             cx.report(
                 crate::diag::Severity::Error,
                 crate::diag::Code::InvalidRegex,
@@ -198,7 +222,11 @@ impl Validate for StringMatch {
     fn validate(&self, cx: &mut Cx) {
         cx.one_of(
             &["exact", "prefix", "regex"],
-            &[self.exact.is_some(), self.prefix.is_some(), self.regex.is_some()],
+            &[
+                self.exact.is_some(),
+                self.prefix.is_some(),
+                self.regex.is_some(),
+            ],
             false,
         );
         cx.opt("regex", &self.regex);
@@ -215,7 +243,10 @@ pub struct Percent {
 impl Validate for Percent {
     fn validate(&self, cx: &mut Cx) {
         if !(0.0..=100.0).contains(&self.value) || self.value.is_nan() {
-            cx.error_at("value", format!("percentage must be between 0 and 100, got {}", self.value));
+            cx.error_at(
+                "value",
+                format!("percentage must be between 0 and 100, got {}", self.value),
+            );
         }
     }
 }
@@ -245,7 +276,9 @@ impl<'de> Deserialize<'de> for IntOrString {
                 Ok(IntOrString::Int(v))
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<IntOrString, E> {
-                i64::try_from(v).map(IntOrString::Int).map_err(|_| E::custom("integer out of range"))
+                i64::try_from(v)
+                    .map(IntOrString::Int)
+                    .map_err(|_| E::custom("integer out of range"))
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<IntOrString, E> {
                 Ok(IntOrString::String(v.to_owned()))
@@ -271,11 +304,17 @@ impl Quantity {
         } else {
             (t, 1e3)
         };
-        let v: f64 = num.parse().map_err(|_| format!("invalid quantity {s:?}: expected e.g. \"900m\" or \"90\""))?;
+        let v: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid quantity {s:?}: expected e.g. \"900m\" or \"90\""))?;
         if !(v.is_finite() && v >= 0.0) || v * scale > u64::MAX as f64 {
-            return Err(format!("invalid quantity {s:?}: must be a non-negative number"));
+            return Err(format!(
+                "invalid quantity {s:?}: must be a non-negative number"
+            ));
         }
-        Ok(Quantity { milli: (v * scale).round() as u64 })
+        Ok(Quantity {
+            milli: (v * scale).round() as u64,
+        })
     }
 }
 
@@ -288,11 +327,15 @@ impl<'de> Deserialize<'de> for Quantity {
                 f.write_str("a quantity such as 900m or 90")
             }
             fn visit_u64<E: de::Error>(self, v: u64) -> Result<Quantity, E> {
-                Ok(Quantity { milli: v.saturating_mul(1000) })
+                Ok(Quantity {
+                    milli: v.saturating_mul(1000),
+                })
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<Quantity, E> {
                 u64::try_from(v)
-                    .map(|v| Quantity { milli: v.saturating_mul(1000) })
+                    .map(|v| Quantity {
+                        milli: v.saturating_mul(1000),
+                    })
                     .map_err(|_| E::custom("quantity must not be negative"))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Quantity, E> {
@@ -326,7 +369,9 @@ pub struct LabelSelectorRequirement {
 impl LabelSelector {
     /// Does this selector select an object with `labels`? An empty selector selects everything.
     pub fn matches(&self, labels: &Labels) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|e| {
                 let got = labels.get(&e.key);
                 match e.operator.as_str() {
@@ -377,7 +422,9 @@ pub struct WorkloadSelector {
 
 impl WorkloadSelector {
     pub fn matches(&self, labels: &Labels) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
     }
 }
 
@@ -388,14 +435,20 @@ mod tests {
     #[test]
     fn durations_parse_go_syntax() {
         assert_eq!(Duration::parse("1.5s").map(|d| d.nanos), Ok(1_500_000_000));
-        assert_eq!(Duration::parse("1h30m").map(|d| d.nanos), Ok(5_400_000_000_000));
+        assert_eq!(
+            Duration::parse("1h30m").map(|d| d.nanos),
+            Ok(5_400_000_000_000)
+        );
         assert_eq!(Duration::parse("100ms").map(|d| d.nanos), Ok(100_000_000));
         assert_eq!(Duration::parse("0").map(|d| d.nanos), Ok(0));
         assert!(Duration::parse("3").is_err());
         assert!(Duration::parse("3x").is_err());
         assert!(Duration::parse("-1s").is_err());
         assert!(Duration::parse("").is_err());
-        assert_eq!(Duration::parse("1.5s").map(|d| d.to_string()), Ok("1500ms".into()));
+        assert_eq!(
+            Duration::parse("1.5s").map(|d| d.to_string()),
+            Ok("1500ms".into())
+        );
     }
 
     #[test]

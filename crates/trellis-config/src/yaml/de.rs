@@ -43,7 +43,10 @@ impl std::error::Error for DeError {}
 
 impl de::Error for DeError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        DeError { message: msg.to_string(), pos: None }
+        DeError {
+            message: msg.to_string(),
+            pos: None,
+        }
     }
 }
 
@@ -88,7 +91,11 @@ impl fmt::Display for Path<'_> {
             Path::Root(r) => f.write_str(r),
             Path::Key(p, k) => {
                 let parent = p.to_string();
-                if parent.is_empty() { write!(f, "{k}") } else { write!(f, "{parent}.{k}") }
+                if parent.is_empty() {
+                    write!(f, "{k}")
+                } else {
+                    write!(f, "{parent}.{k}")
+                }
             }
             Path::Index(p, i) => write!(f, "{p}[{i}]"),
         }
@@ -125,7 +132,11 @@ const ENVELOPE_NO_SPEC: &[&str] = &["apiVersion", "kind", "metadata", "status"];
 
 impl<'a> Decoder<'a> {
     pub fn new(root: &'a Node, body_at_top_level: bool) -> Self {
-        Decoder { root, body_at_top_level, notes: RefCell::new(Notes::default()) }
+        Decoder {
+            root,
+            body_at_top_level,
+            notes: RefCell::new(Notes::default()),
+        }
     }
 
     /// What was noticed while decoding.
@@ -139,24 +150,51 @@ impl<'a> Decoder<'a> {
         let meta = match self.root.get_entry("metadata") {
             Some((_, v)) => {
                 let path = Path::Key(&root_path, "metadata");
-                ObjectMeta::deserialize(De { node: v, notes: &self.notes, path: &path, parent: None, skip: &[] })?
+                ObjectMeta::deserialize(De {
+                    node: v,
+                    notes: &self.notes,
+                    path: &path,
+                    parent: None,
+                    skip: &[],
+                })?
             }
             None => ObjectMeta::default(),
         };
         let body = if self.body_at_top_level {
-            let de = De { node: self.root, notes: &self.notes, path: &root_path, parent: None, skip: ENVELOPE_NO_SPEC };
+            let de = De {
+                node: self.root,
+                notes: &self.notes,
+                path: &root_path,
+                parent: None,
+                skip: ENVELOPE_NO_SPEC,
+            };
             T::deserialize(de)?
         } else {
             self.report_unknown_top_level();
             match self.root.get("spec") {
                 Some(spec) => {
                     let path = Path::Key(&root_path, "spec");
-                    T::deserialize(De { node: spec, notes: &self.notes, path: &path, parent: None, skip: &[] })?
+                    T::deserialize(De {
+                        node: spec,
+                        notes: &self.notes,
+                        path: &path,
+                        parent: None,
+                        skip: &[],
+                    })?
                 }
                 None => {
-                    let empty = Node { pos: self.root.pos, value: Value::Map(Vec::new()) };
+                    let empty = Node {
+                        pos: self.root.pos,
+                        value: Value::Map(Vec::new()),
+                    };
                     let path = Path::Key(&root_path, "spec");
-                    T::deserialize(De { node: &empty, notes: &self.notes, path: &path, parent: None, skip: &[] })?
+                    T::deserialize(De {
+                        node: &empty,
+                        notes: &self.notes,
+                        path: &path,
+                        parent: None,
+                        skip: &[],
+                    })?
                 }
             }
         };
@@ -184,7 +222,13 @@ impl<'a> Decoder<'a> {
 pub fn from_node<T: DeserializeOwned>(node: &Node) -> (Result<T, DeError>, Notes) {
     let notes = RefCell::new(Notes::default());
     let path = Path::Root("");
-    let r = T::deserialize(De { node, notes: &notes, path: &path, parent: None, skip: &[] });
+    let r = T::deserialize(De {
+        node,
+        notes: &notes,
+        path: &path,
+        parent: None,
+        skip: &[],
+    });
     (r, notes.into_inner())
 }
 
@@ -245,8 +289,12 @@ fn parse_float(text: &str) -> Option<f64> {
 
 fn parse_bool(text: &str) -> Option<bool> {
     match text {
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => Some(true),
-        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => Some(false),
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
+            Some(true)
+        }
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            Some(false)
+        }
         _ => None,
     }
 }
@@ -279,7 +327,9 @@ impl<'de> De<'de, '_> {
                     if s.style == Style::Plain
                         && s.text.len() > 1
                         && s.text.trim_start_matches(['-', '+']).starts_with('0')
-                        && s.text.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
+                        && s.text
+                            .bytes()
+                            .all(|b| b.is_ascii_digit() || b == b'-' || b == b'+')
                     {
                         self.note_ambiguous(s, "an octal number");
                     }
@@ -288,13 +338,16 @@ impl<'de> De<'de, '_> {
                     } else if let Ok(i) = i64::try_from(v) {
                         visitor.visit_i64(i)
                     } else {
-                        Err(de::Error::custom(format!("integer {} is out of range", s.text)))
+                        Err(de::Error::custom(format!(
+                            "integer {} is out of range",
+                            s.text
+                        )))
                     }
                 }
                 None => match parse_float(&s.text) {
-                    Some(f) if s.style == Style::Plain => {
-                        Err(<DeError as de::Error>::invalid_type(de::Unexpected::Float(f), &visitor))
-                    }
+                    Some(f) if s.style == Style::Plain => Err(
+                        <DeError as de::Error>::invalid_type(de::Unexpected::Float(f), &visitor),
+                    ),
                     _ => self.invalid(&visitor),
                 },
             },
@@ -340,7 +393,10 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
                     },
                 },
             },
-            Value::Seq(items) => visitor.visit_seq(SeqAccess { items: items.iter().enumerate(), de: self }),
+            Value::Seq(items) => visitor.visit_seq(SeqAccess {
+                items: items.iter().enumerate(),
+                de: self,
+            }),
             Value::Map(entries) => visitor.visit_map(MapAccess::new(self, entries, &[])),
         };
         r.map_err(|e: DeError| e.at(self.node.pos))
@@ -348,7 +404,9 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
 
     fn deserialize_bool<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.scalar().and_then(|s| parse_bool(&s.text)) {
-            Some(b) => visitor.visit_bool(b).map_err(|e: DeError| e.at(self.node.pos)),
+            Some(b) => visitor
+                .visit_bool(b)
+                .map_err(|e: DeError| e.at(self.node.pos)),
             None => self.invalid(&visitor),
         }
     }
@@ -361,8 +419,14 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
     }
 
     fn deserialize_f64<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        match self.scalar().filter(|s| !s.is_null()).and_then(|s| parse_float(&s.text)) {
-            Some(f) => visitor.visit_f64(f).map_err(|e: DeError| e.at(self.node.pos)),
+        match self
+            .scalar()
+            .filter(|s| !s.is_null())
+            .and_then(|s| parse_float(&s.text))
+        {
+            Some(f) => visitor
+                .visit_f64(f)
+                .map_err(|e: DeError| e.at(self.node.pos)),
             None => self.invalid(&visitor),
         }
     }
@@ -381,7 +445,9 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
                     self.note_ambiguous(s, reading);
                 }
                 let text = if s.is_null() { "" } else { s.text.as_str() };
-                visitor.visit_str(text).map_err(|e: DeError| e.at(self.node.pos))
+                visitor
+                    .visit_str(text)
+                    .map_err(|e: DeError| e.at(self.node.pos))
             }
             None => self.invalid(&visitor),
         }
@@ -401,38 +467,62 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         if self.node.is_null() {
-            visitor.visit_none().map_err(|e: DeError| e.at(self.node.pos))
+            visitor
+                .visit_none()
+                .map_err(|e: DeError| e.at(self.node.pos))
         } else {
             visitor.visit_some(self)
         }
     }
 
     fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
-        if self.node.is_null() { visitor.visit_unit() } else { self.invalid(&visitor) }
+        if self.node.is_null() {
+            visitor.visit_unit()
+        } else {
+            self.invalid(&visitor)
+        }
     }
 
-    fn deserialize_unit_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_unit(visitor)
     }
 
-    fn deserialize_newtype_struct<V: Visitor<'de>>(self, _name: &'static str, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         visitor.visit_newtype_struct(self)
     }
 
     fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match &self.node.value {
             Value::Seq(items) => visitor
-                .visit_seq(SeqAccess { items: items.iter().enumerate(), de: self })
+                .visit_seq(SeqAccess {
+                    items: items.iter().enumerate(),
+                    de: self,
+                })
                 .map_err(|e: DeError| e.at(self.node.pos)),
             // Kubernetes reads null as the empty list.
             Value::Scalar(s) if s.is_null() => visitor
-                .visit_seq(SeqAccess { items: [].iter().enumerate(), de: self })
+                .visit_seq(SeqAccess {
+                    items: [].iter().enumerate(),
+                    de: self,
+                })
                 .map_err(|e: DeError| e.at(self.node.pos)),
             _ => self.invalid(&visitor),
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, DeError> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, DeError> {
         self.deserialize_seq(visitor)
     }
 
@@ -456,12 +546,12 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
         visitor: V,
     ) -> Result<V::Value, DeError> {
         match &self.node.value {
-            Value::Map(entries) => {
-                visitor.visit_map(MapAccess::new(self, entries, fields)).map_err(|e: DeError| e.at(self.node.pos))
-            }
-            Value::Scalar(s) if s.is_null() => {
-                visitor.visit_map(MapAccess::new(self, &[], fields)).map_err(|e: DeError| e.at(self.node.pos))
-            }
+            Value::Map(entries) => visitor
+                .visit_map(MapAccess::new(self, entries, fields))
+                .map_err(|e: DeError| e.at(self.node.pos)),
+            Value::Scalar(s) if s.is_null() => visitor
+                .visit_map(MapAccess::new(self, &[], fields))
+                .map_err(|e: DeError| e.at(self.node.pos)),
             _ => self.invalid(&visitor),
         }
     }
@@ -474,8 +564,11 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
     ) -> Result<V::Value, DeError> {
         match self.scalar() {
             Some(s) if !s.is_null() => {
-                let d: de::value::StrDeserializer<'_, DeError> = s.text.as_str().into_deserializer();
-                visitor.visit_enum(d).map_err(|e: DeError| e.at(self.node.pos))
+                let d: de::value::StrDeserializer<'_, DeError> =
+                    s.text.as_str().into_deserializer();
+                visitor
+                    .visit_enum(d)
+                    .map_err(|e: DeError| e.at(self.node.pos))
             }
             _ => self.invalid(&"a string naming one of the allowed values"),
         }
@@ -483,7 +576,9 @@ impl<'de> de::Deserializer<'de> for De<'de, '_> {
 
     fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, DeError> {
         match self.scalar() {
-            Some(s) => visitor.visit_str(&s.text).map_err(|e: DeError| e.at(self.node.pos)),
+            Some(s) => visitor
+                .visit_str(&s.text)
+                .map_err(|e: DeError| e.at(self.node.pos)),
             None => self.invalid(&visitor),
         }
     }
@@ -514,13 +609,24 @@ struct SeqAccess<'de, 'p, I> {
 impl<'de, I: Iterator<Item = (usize, &'de Node)>> de::SeqAccess<'de> for SeqAccess<'de, '_, I> {
     type Error = DeError;
 
-    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>, DeError> {
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, DeError> {
         match self.items.next() {
             None => Ok(None),
             Some((i, node)) => {
                 let path = Path::Index(self.de.path, i);
-                let de = De { node, notes: self.de.notes, path: &path, parent: None, skip: &[] };
-                seed.deserialize(de).map(Some).map_err(|e: DeError| e.at(node.pos))
+                let de = De {
+                    node,
+                    notes: self.de.notes,
+                    path: &path,
+                    parent: None,
+                    skip: &[],
+                };
+                seed.deserialize(de)
+                    .map(Some)
+                    .map_err(|e: DeError| e.at(node.pos))
             }
         }
     }
@@ -535,22 +641,39 @@ struct MapAccess<'de, 'p> {
 
 impl<'de, 'p> MapAccess<'de, 'p> {
     fn new(de: De<'de, 'p>, entries: &'de [(Node, Node)], fields: &'static [&'static str]) -> Self {
-        MapAccess { de, entries: entries.iter(), fields, value: None }
+        MapAccess {
+            de,
+            entries: entries.iter(),
+            fields,
+            value: None,
+        }
     }
 }
 
 impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
     type Error = DeError;
 
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, DeError> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, DeError> {
         for (k, v) in self.entries.by_ref() {
             if self.de.skip.iter().any(|s| k.as_str() == Some(s)) {
                 continue;
             }
             self.value = Some((k, v));
             let path = Path::Key(self.de.path, k.as_str().unwrap_or("?"));
-            let kd = De { node: k, notes: self.de.notes, path: &path, parent: None, skip: &[] };
-            return seed.deserialize(KeyDe(kd)).map(Some).map_err(|e: DeError| e.at(k.pos));
+            let kd = De {
+                node: k,
+                notes: self.de.notes,
+                path: &path,
+                parent: None,
+                skip: &[],
+            };
+            return seed
+                .deserialize(KeyDe(kd))
+                .map(Some)
+                .map_err(|e: DeError| e.at(k.pos));
         }
         Ok(None)
     }
@@ -564,7 +687,10 @@ impl<'de> de::MapAccess<'de> for MapAccess<'de, '_> {
             node: v,
             notes: self.de.notes,
             path: &path,
-            parent: Some(Parent { key: k, expected: self.fields }),
+            parent: Some(Parent {
+                key: k,
+                expected: self.fields,
+            }),
             skip: &[],
         };
         seed.deserialize(de).map_err(|e: DeError| e.at(v.pos))
@@ -635,7 +761,12 @@ mod tests {
 
     fn decode(text: &str) -> (Result<Outer, DeError>, Notes) {
         let s = parse_stream(text);
-        let root = s.documents.into_iter().next().and_then(|d| d.root).expect("doc");
+        let root = s
+            .documents
+            .into_iter()
+            .next()
+            .and_then(|d| d.root)
+            .expect("doc");
         from_node::<Outer>(&root)
     }
 
@@ -647,7 +778,13 @@ mod tests {
         assert!(o.inner[0].enabled);
         assert_eq!(notes.ambiguous.len(), 1);
         assert_eq!(notes.ambiguous[0].path, "inner[0].version");
-        assert_eq!(notes.ambiguous[0].pos, Pos { line: 3, column: 12 });
+        assert_eq!(
+            notes.ambiguous[0].pos,
+            Pos {
+                line: 3,
+                column: 12
+            }
+        );
     }
 
     #[test]
@@ -664,9 +801,19 @@ mod tests {
     fn every_unknown_field_is_noted_with_its_parent() {
         let (r, notes) = decode("name: x\nretries: 3\ninner:\n- prot: 80\n  vesion: v1\n");
         assert!(r.is_ok());
-        let keys: Vec<(&str, &str, u32)> =
-            notes.unknown.iter().map(|u| (u.parent.as_str(), u.key.as_str(), u.pos.line)).collect();
-        assert_eq!(keys, vec![("", "retries", 2), ("inner[0]", "prot", 4), ("inner[0]", "vesion", 5)]);
+        let keys: Vec<(&str, &str, u32)> = notes
+            .unknown
+            .iter()
+            .map(|u| (u.parent.as_str(), u.key.as_str(), u.pos.line))
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                ("", "retries", 2),
+                ("inner[0]", "prot", 4),
+                ("inner[0]", "vesion", 5)
+            ]
+        );
         assert!(notes.unknown[1].expected.contains(&"port"));
     }
 
