@@ -21,19 +21,44 @@ apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: svc
     out
 }
 
-fn bench(c: &mut Criterion) {
-    let text = generate(2_500);
+/// A policy-heavy mesh: one Deployment and one AuthorizationPolicy selecting it per workload,
+/// spread over 50 namespaces (selectors are checked against every workload in scope).
+pub fn generate_policies(workloads: usize) -> String {
+    let mut out = String::new();
+    for i in 0..workloads {
+        let ns = format!("ns{}", i % 50);
+        out.push_str(&format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {{name: d{i}, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: a{i}}}}}\n  template:\n    metadata: {{labels: {{app: a{i}}}}}\n    spec:\n      containers: [{{name: c, image: x}}]\n---\n\
+apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: p{i}, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: a{i}}}}}\n  action: ALLOW\n  rules: [{{from: [{{source: {{principals: [cluster.local/ns/{ns}/sa/x]}}}}]}}]\n---\n"
+        ));
+    }
+    out
+}
+
+fn run(c: &mut Criterion, name: &str, text: &str, resources: usize) {
     let mut g = c.benchmark_group("analyze");
     g.sample_size(10);
-    g.throughput(Throughput::Elements(10_000));
-    g.bench_function("load+analyze 10k resources", |b| {
+    g.throughput(Throughput::Elements(resources as u64));
+    g.bench_function(name, |b| {
         b.iter(|| {
-            let loaded = load_str("bench.yaml", black_box(&text), &LoadOptions::default());
-            assert_eq!(loaded.resources.len(), 10_000);
+            let loaded = load_str("bench.yaml", black_box(text), &LoadOptions::default());
+            assert_eq!(loaded.resources.len(), resources);
             black_box(analyze::analyze(&loaded))
         })
     });
     g.finish();
+}
+
+fn bench(c: &mut Criterion) {
+    run(c, "mesh 10k resources", &generate(2_500), 10_000);
+    // Four times the size: the time per resource must stay the same (no quadratic pass).
+    run(c, "mesh 40k resources", &generate(10_000), 40_000);
+    run(
+        c,
+        "policies 10k resources",
+        &generate_policies(5_000),
+        10_000,
+    );
 }
 
 criterion_group!(benches, bench);

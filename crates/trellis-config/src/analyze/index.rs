@@ -21,8 +21,10 @@ pub struct Index<'a> {
     hosts: BTreeSet<String>,
     /// Subset names by destination FQDN (from every DestinationRule for that host).
     subsets: HashMap<String, BTreeSet<&'a str>>,
-    /// Hosts that have at least one DestinationRule.
+    /// Every workload's labels, in input order.
     pub workloads: Vec<WorkloadLabels<'a>>,
+    /// Indexes into `workloads` by namespace, so a namespaced selector scans only its namespace.
+    by_namespace: HashMap<&'a str, Vec<usize>>,
 }
 
 impl<'a> Index<'a> {
@@ -79,6 +81,10 @@ impl<'a> Index<'a> {
                 _ => {}
             }
         }
+        let mut by_namespace: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (i, w) in workloads.iter().enumerate() {
+            by_namespace.entry(w.namespace).or_default().push(i);
+        }
         Index {
             resources,
             resolver,
@@ -86,6 +92,7 @@ impl<'a> Index<'a> {
             hosts,
             subsets,
             workloads,
+            by_namespace,
         }
     }
 
@@ -113,10 +120,21 @@ impl<'a> Index<'a> {
 
     /// Does any workload in `namespace` (every namespace when None) carry all of `labels`?
     pub fn selects_any(&self, namespace: Option<&str>, labels: &Labels) -> bool {
-        self.workloads.iter().any(|w| {
-            namespace.is_none_or(|ns| ns == w.namespace)
-                && labels.iter().all(|(k, v)| w.labels.get(k) == Some(v))
-        })
+        let selected =
+            |w: &WorkloadLabels<'_>| labels.iter().all(|(k, v)| w.labels.get(k) == Some(v));
+        match namespace {
+            None => self.workloads.iter().any(selected),
+            Some(ns) => self.in_namespace(ns).any(selected),
+        }
+    }
+
+    /// The workloads of one namespace.
+    pub fn in_namespace(&self, namespace: &str) -> impl Iterator<Item = &WorkloadLabels<'a>> {
+        self.by_namespace
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.workloads[i])
     }
 
     /// TRL0008: the same kind/namespace/name defined twice (the later silently replaces the earlier

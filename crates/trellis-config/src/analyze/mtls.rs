@@ -8,22 +8,23 @@ use crate::resources::Spec;
 use crate::resources::istio_networking::{ClientTlsMode, TrafficPolicy};
 use crate::resources::istio_security::MutualTlsMode;
 use crate::resources::{Kind, Resource};
+use std::collections::HashMap;
 use trellis_model::DEFAULT_ROOT_NAMESPACE;
 
-/// The namespace-wide (or, failing that, mesh-wide) PeerAuthentication that sets a mode.
-fn namespace_mode<'a>(index: &Index<'a>, namespace: &str) -> Option<(&'a Resource, MutualTlsMode)> {
-    let wide = |ns: &str| {
-        index.resources.iter().find_map(|r| match &r.spec {
-            Spec::PeerAuthentication(pa) if r.namespace == ns && pa.selector.is_none() => {
-                match &pa.mtls {
-                    Some(m) if m.mode != MutualTlsMode::Unset => Some((r, m.mode)),
-                    _ => None,
-                }
-            }
-            _ => None,
-        })
-    };
-    wide(namespace).or_else(|| wide(DEFAULT_ROOT_NAMESPACE))
+/// The namespace-wide PeerAuthentication that sets a mode, per namespace (the first in input
+/// order, as Istio uses the oldest).
+fn namespace_modes<'a>(index: &Index<'a>) -> HashMap<&'a str, (&'a Resource, MutualTlsMode)> {
+    let mut modes = HashMap::new();
+    for r in index.resources {
+        if let Spec::PeerAuthentication(pa) = &r.spec
+            && pa.selector.is_none()
+            && let Some(m) = &pa.mtls
+            && m.mode != MutualTlsMode::Unset
+        {
+            modes.entry(r.namespace.as_str()).or_insert((r, m.mode));
+        }
+    }
+    modes
 }
 
 fn disables_tls(p: &TrafficPolicy) -> bool {
@@ -33,6 +34,14 @@ fn disables_tls(p: &TrafficPolicy) -> bool {
 }
 
 pub fn check(index: &Index<'_>, report: &mut Report) {
+    let modes = namespace_modes(index);
+    // The namespace's own policy, else the mesh-wide one in the root namespace.
+    let mode_for = |ns: &str| {
+        modes
+            .get(ns)
+            .or_else(|| modes.get(DEFAULT_ROOT_NAMESPACE))
+            .copied()
+    };
     for r in index.resources {
         let Spec::DestinationRule(dr) = &r.spec else {
             continue;
@@ -44,7 +53,7 @@ pub fn check(index: &Index<'_>, report: &mut Report) {
         if index.get(Kind::Service, ns, name).is_none() {
             continue;
         }
-        let Some((pa, MutualTlsMode::Strict)) = namespace_mode(index, ns) else {
+        let Some((pa, MutualTlsMode::Strict)) = mode_for(ns) else {
             continue;
         };
         let mut places: Vec<String> = Vec::new();

@@ -114,9 +114,8 @@ pub fn check(index: &Index<'_>, report: &mut Report) {
             Spec::LinkerdServer(s) => {
                 if let Some(sel) = &s.pod_selector
                     && !index
-                        .workloads
-                        .iter()
-                        .any(|w| w.namespace == r.namespace && sel.matches(w.labels))
+                        .in_namespace(&r.namespace)
+                        .any(|w| sel.matches(w.labels))
                 {
                     report.at(
                         r,

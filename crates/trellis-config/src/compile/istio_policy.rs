@@ -9,7 +9,7 @@
 //! service is skipped silently; the analyzer reports dangling references.
 //!
 //! `trafficPolicy.retryBudget` has no place in [`BackendPolicy`] (the model keeps retry budgets on
-//! routes), so the VirtualService pass asks [`retry_budget_for`], which reads it from the resources.
+//! routes), so the VirtualService pass asks [`HostRules::retry_budget_for`].
 
 #[cfg(test)]
 mod tests;
@@ -21,7 +21,7 @@ use super::{Ctx, source_ref};
 use crate::diag::{Code, Severity};
 use crate::resources::istio_networking::{self as istio, DestinationRule};
 use crate::resources::{Kind, Resource, Spec};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use trellis_model::{BackendPolicy, PortPolicy, RetryBudget, Subset, host_match_rank};
 
 /// A DestinationRule with its host made fully qualified in the rule's namespace.
@@ -40,18 +40,83 @@ struct MappedRule {
     subsets: Vec<Subset>,
 }
 
-/// Every DestinationRule of the input, in input order, with its host resolved.
-fn host_rules<'a>(cx: &Ctx<'a>) -> Vec<HostRule<'a>> {
-    cx.of_kind(Kind::DestinationRule)
-        .filter_map(|r| match &r.spec {
-            Spec::DestinationRule(dr) if !dr.host.is_empty() => Some(HostRule {
-                r,
-                dr: dr.as_ref(),
-                host: cx.fqdn(&dr.host, &r.namespace),
-            }),
-            _ => None,
-        })
-        .collect()
+/// Every DestinationRule of the input, in input order, with its host resolved, indexed so that
+/// finding the rules for a host costs a hash lookup plus a scan of the wildcard rules only (a mesh
+/// has thousands of exact rules and a handful of wildcard ones).
+pub(crate) struct HostRules<'a> {
+    rules: Vec<HostRule<'a>>,
+    exact: HashMap<String, Vec<usize>>,
+    wildcards: Vec<usize>,
+}
+
+impl<'a> HostRules<'a> {
+    pub(crate) fn new(cx: &Ctx<'a>) -> Self {
+        let rules: Vec<HostRule<'a>> = cx
+            .of_kind(Kind::DestinationRule)
+            .filter_map(|r| match &r.spec {
+                Spec::DestinationRule(dr) if !dr.host.is_empty() => Some(HostRule {
+                    r,
+                    dr: dr.as_ref(),
+                    host: cx.fqdn(&dr.host, &r.namespace),
+                }),
+                _ => None,
+            })
+            .collect();
+        let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut wildcards = Vec::new();
+        for (i, hr) in rules.iter().enumerate() {
+            if hr.host.starts_with('*') {
+                wildcards.push(i);
+            }
+            exact
+                .entry(hr.host.to_ascii_lowercase())
+                .or_default()
+                .push(i);
+        }
+        HostRules {
+            rules,
+            exact,
+            wildcards,
+        }
+    }
+
+    /// Indices (input order) of the rules that apply to `host`: those with the most specific
+    /// matching host, as Istio picks one host's rules and does not merge an exact rule with a
+    /// wildcard one.
+    fn applicable(&self, host: &str) -> Vec<usize> {
+        if let Some(same) = self.exact.get(&host.to_ascii_lowercase()) {
+            return same.clone();
+        }
+        let ranked: Vec<(usize, usize)> = self
+            .wildcards
+            .iter()
+            .filter_map(|&i| Some((i, rank(&self.rules[i].host, host)?)))
+            .collect();
+        let Some(best) = ranked.iter().map(|(_, k)| *k).max() else {
+            return Vec::new();
+        };
+        ranked
+            .into_iter()
+            .filter(|(_, k)| *k == best)
+            .map(|(i, _)| i)
+            .collect()
+    }
+
+    /// The retry budget the DestinationRules for `host` set (`trafficPolicy.retryBudget`,
+    /// overridden by the subset's), for routes sending to `host`/`subset`. Kept here because
+    /// [`BackendPolicy`] has no place for it; the same rule selection as [`compile`] applies.
+    pub(crate) fn retry_budget_for(&self, host: &str, subset: Option<&str>) -> Option<RetryBudget> {
+        let idx = self.applicable(host);
+        let top = idx
+            .iter()
+            .find_map(|&i| self.rules[i].dr.traffic_policy.as_ref())
+            .and_then(|tp| tp.retry_budget.as_ref());
+        let sub = subset
+            .and_then(|name| idx.iter().find_map(|&i| self.rules[i].dr.subset(name)))
+            .and_then(|s| s.traffic_policy.as_ref())
+            .and_then(|tp| tp.retry_budget.as_ref());
+        sub.or(top).map(budget)
+    }
 }
 
 /// How specifically rule host `pattern` names service `host`. Identical strings rank highest even
@@ -64,36 +129,19 @@ fn rank(pattern: &str, host: &str) -> Option<usize> {
     }
 }
 
-/// Indices (input order) of the rules that apply to `host`: those with the most specific matching
-/// host, as Istio picks one host's rules and does not merge an exact rule with a wildcard one.
-fn applicable(rules: &[HostRule<'_>], host: &str) -> Vec<usize> {
-    let ranked: Vec<(usize, usize)> = rules
-        .iter()
-        .enumerate()
-        .filter_map(|(i, hr)| Some((i, rank(&hr.host, host)?)))
-        .collect();
-    let Some(best) = ranked.iter().map(|(_, k)| *k).max() else {
-        return Vec::new();
-    };
-    ranked
-        .into_iter()
-        .filter(|(_, k)| *k == best)
-        .map(|(i, _)| i)
-        .collect()
-}
-
 /// Attach subsets and backend policies from DestinationRules to the services they name.
 pub(crate) fn compile(cx: &mut Ctx<'_>) {
-    let rules = host_rules(cx);
-    if rules.is_empty() {
+    let index = HostRules::new(cx);
+    if index.rules.is_empty() {
         return;
     }
+    let rules = &index.rules;
     let hosts: Vec<String> = cx.mesh.services.iter().map(|s| s.host.clone()).collect();
     let mut mapped: Vec<Option<MappedRule>> = vec![None; rules.len()];
     // Conflicts are reported once per (rule, field), however many services a wildcard reaches.
     let mut reported: HashSet<(usize, String)> = HashSet::new();
     for host in hosts {
-        let idx = applicable(&rules, &host);
+        let idx = index.applicable(&host);
         if idx.is_empty() {
             continue;
         }
@@ -203,27 +251,6 @@ fn warn_once(
         cx.report
             .with_severity(r, &path, Code::ConflictingHosts, Severity::Warning, msg);
     }
-}
-
-/// The retry budget the DestinationRules for `host` set (`trafficPolicy.retryBudget`, overridden by
-/// the subset's), for routes sending to `host`/`subset`. Read from the resources because
-/// [`BackendPolicy`] has no place for it; the same rule selection as [`compile`] applies.
-pub(crate) fn retry_budget_for(
-    cx: &Ctx<'_>,
-    host: &str,
-    subset: Option<&str>,
-) -> Option<RetryBudget> {
-    let rules = host_rules(cx);
-    let idx = applicable(&rules, host);
-    let top = idx
-        .iter()
-        .find_map(|&i| rules[i].dr.traffic_policy.as_ref())
-        .and_then(|tp| tp.retry_budget.as_ref());
-    let sub = subset
-        .and_then(|name| idx.iter().find_map(|&i| rules[i].dr.subset(name)))
-        .and_then(|s| s.traffic_policy.as_ref())
-        .and_then(|tp| tp.retry_budget.as_ref());
-    sub.or(top).map(budget)
 }
 
 /// Istio's `RetryBudget` in the model: `percent` (default 20) of active requests becomes the

@@ -35,6 +35,7 @@ use crate::diag::Code;
 use crate::resources::istio_networking::VirtualService;
 use crate::resources::{Kind, Resource, Spec};
 use budget::Budgets;
+use std::collections::HashMap;
 use trellis_model::{HttpRoute, TcpRoute, TlsRoute, VirtualHost, host_match_rank, host_matches};
 
 /// The routes of one VirtualService, in rule order.
@@ -89,7 +90,12 @@ pub(crate) fn compile(cx: &mut Ctx<'_>) {
 }
 
 /// All rules of one root VirtualService in model form, delegates expanded in place.
-fn compile_vs(cx: &mut Ctx<'_>, budgets: &Budgets, r: &Resource, vs: &VirtualService) -> Routes {
+fn compile_vs(
+    cx: &mut Ctx<'_>,
+    budgets: &Budgets<'_>,
+    r: &Resource,
+    vs: &VirtualService,
+) -> Routes {
     if !vs.export_to.is_empty() && !vs.export_to.iter().all(|e| e == "*") {
         cx.report.at(
             r,
@@ -106,7 +112,7 @@ fn compile_vs(cx: &mut Ctx<'_>, budgets: &Budgets, r: &Resource, vs: &VirtualSer
                 .extend(delegate::expand(cx, budgets, r, &path, rule));
         } else {
             let mut route = http::route(cx, r, &path, rule);
-            budgets.attach(cx, &mut route, &[r]);
+            budgets.attach(&mut route, &[r]);
             out.http.push(route);
         }
     }
@@ -136,20 +142,33 @@ fn attach_mesh(cx: &mut Ctx<'_>, roots: &[(&Resource, &VirtualService)], compile
         return;
     }
     let mut used = vec![false; hosts.len()];
+    let mut has_mesh_host = vec![false; roots.len()];
+    // Exact hosts by name, wildcard hosts apart: a service is compared with its exact hosts and
+    // the (few) wildcards only, so thousands of VirtualServices stay linear.
+    let mut exact: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut wildcards: Vec<usize> = Vec::new();
+    for (h, (k, _, host)) in hosts.iter().enumerate() {
+        has_mesh_host[*k] = true;
+        if host.contains('*') {
+            wildcards.push(h);
+        } else {
+            exact.entry(host.to_ascii_lowercase()).or_default().push(h);
+        }
+    }
     let mesh_routes: Vec<Option<Routes>> = (0..roots.len())
-        .map(|k| {
-            hosts
-                .iter()
-                .any(|(hk, _, _)| *hk == k)
-                .then(|| compiled[k].attached_to("mesh"))
-        })
+        .map(|k| has_mesh_host[k].then(|| compiled[k].attached_to("mesh")))
         .collect();
     let services: Vec<String> = cx.mesh.services.iter().map(|s| s.host.clone()).collect();
     for svc in services {
-        let ranked: Vec<(usize, usize)> = hosts
-            .iter()
-            .enumerate()
-            .filter_map(|(h, (_, _, host))| Some((h, vs_host_rank(host, &svc)?)))
+        let mut candidates: Vec<usize> = exact
+            .get(&svc.to_ascii_lowercase())
+            .cloned()
+            .unwrap_or_default();
+        candidates.extend(wildcards.iter().copied());
+        candidates.sort_unstable();
+        let ranked: Vec<(usize, usize)> = candidates
+            .into_iter()
+            .filter_map(|h| Some((h, vs_host_rank(&hosts[h].2, &svc)?)))
             .collect();
         let Some(best) = ranked.iter().map(|(_, k)| *k).max() else {
             continue;

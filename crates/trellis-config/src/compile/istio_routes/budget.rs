@@ -10,7 +10,7 @@
 //! DestinationRule's budget; unset fields come from it, or from Linkerd's defaults.
 
 use crate::compile::Ctx;
-use crate::compile::istio_policy::retry_budget_for;
+use crate::compile::istio_policy::HostRules;
 use crate::diag::Code;
 use crate::resources::common::Duration;
 use crate::resources::{Kind, Resource};
@@ -41,14 +41,15 @@ impl Override {
 
 /// The annotation overrides of every VirtualService (roots and delegates), parsed once so invalid
 /// values are reported once.
-pub(super) struct Budgets {
+pub(super) struct Budgets<'a> {
     by_vs: HashMap<(String, String), Override>,
+    rules: HostRules<'a>,
 }
 
-impl Budgets {
+impl<'a> Budgets<'a> {
     /// Read the budget annotations of every VirtualService; invalid values get IST0106 at the
     /// annotation and are ignored.
-    pub(super) fn parse(cx: &mut Ctx<'_>) -> Budgets {
+    pub(super) fn parse(cx: &mut Ctx<'a>) -> Budgets<'a> {
         let mut by_vs = HashMap::new();
         for r in cx.of_kind(Kind::VirtualService) {
             let ov = parse_annotations(cx, r);
@@ -56,13 +57,16 @@ impl Budgets {
                 by_vs.insert((r.namespace.clone(), r.name.clone()), ov);
             }
         }
-        Budgets { by_vs }
+        Budgets {
+            by_vs,
+            rules: HostRules::new(cx),
+        }
     }
 
     /// Give `route` (when it retries) its budget: the first of `sources` (the VirtualService the
     /// rule is in, then the one delegating to it) with budget annotations overrides, field by
     /// field, the budget of the DestinationRule of the first destination that has one.
-    pub(super) fn attach(&self, cx: &Ctx<'_>, route: &mut HttpRoute, sources: &[&Resource]) {
+    pub(super) fn attach(&self, route: &mut HttpRoute, sources: &[&Resource]) {
         let Some(retry) = route.retry.as_mut() else {
             return;
         };
@@ -70,7 +74,8 @@ impl Budgets {
             .iter()
             .find_map(|r| self.by_vs.get(&(r.namespace.clone(), r.name.clone())));
         let from_rule = route.action.destinations().iter().find_map(|d| {
-            retry_budget_for(cx, &d.destination.host, d.destination.subset.as_deref())
+            self.rules
+                .retry_budget_for(&d.destination.host, d.destination.subset.as_deref())
         });
         let budget = match (from_rule, ov) {
             (None, None) => return,

@@ -21,7 +21,7 @@ use trellis_model::{HeaderMatch, HttpMatch, HttpRoute, QueryMatch, StringMatch};
 /// The routes that replace the delegating rule `rule` at `path` of root `root`.
 pub(super) fn expand(
     cx: &mut Ctx<'_>,
-    budgets: &Budgets,
+    budgets: &Budgets<'_>,
     root: &Resource,
     path: &str,
     rule: &istio::HttpRoute,
@@ -83,7 +83,7 @@ pub(super) fn expand(
             }
         }
         inherit(&mut leaf, &parent, c);
-        budgets.attach(cx, &mut leaf, &[child_r, root]);
+        budgets.attach(&mut leaf, &[child_r, root]);
         out.push(leaf);
     }
     out
