@@ -150,7 +150,7 @@ pub(crate) fn compile(cx: &mut Ctx<'_>) {
                 mapped[i] = Some(traffic::map_rule(cx, rules[i].r, rules[i].dr));
             }
         }
-        let (policy, subsets) = merge(cx, &rules, &mapped, &idx, &host, &mut reported);
+        let (policy, subsets) = merge(cx, rules, &mapped, &idx, &host, &mut reported);
         let origins: Vec<_> = idx.iter().map(|&i| source_ref(rules[i].r)).collect();
         let Some(svc) = cx.service_mut(&host) else {
             continue;
