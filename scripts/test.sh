@@ -3,6 +3,7 @@
 # Installs what the tests need, then runs every test in the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./scripts/ensure-toolchain.sh
 ./scripts/install-test-deps.sh
 cargo test --workspace --all-targets
 # Doc tests are not covered by --all-targets.

@@ -33,74 +33,39 @@ fn policy(index: &Index<'_>, report: &mut Report, r: &Resource, labels: &Labels,
     }
 }
 
+/// The workload selector of a policy-like resource and the path where it is written.
+fn policy_selector(spec: &Spec) -> Option<(&Labels, &'static str)> {
+    const SELECTOR: &str = "spec.selector.matchLabels";
+    match spec {
+        Spec::IstioAuthorizationPolicy(p) => {
+            p.selector.as_ref().map(|s| (&s.match_labels, SELECTOR))
+        }
+        Spec::RequestAuthentication(p) => p.selector.as_ref().map(|s| (&s.match_labels, SELECTOR)),
+        Spec::PeerAuthentication(p) => p.selector.as_ref().map(|s| (&s.match_labels, SELECTOR)),
+        Spec::Telemetry(p) => p.selector.as_ref().map(|s| (&s.match_labels, SELECTOR)),
+        Spec::Sidecar(p) => p
+            .workload_selector
+            .as_ref()
+            .map(|s| (&s.labels, "spec.workloadSelector.labels")),
+        Spec::DestinationRule(p) => p
+            .workload_selector
+            .as_ref()
+            .map(|s| (&s.match_labels, "spec.workloadSelector.matchLabels")),
+        Spec::ServiceEntry(p) => p
+            .workload_selector
+            .as_ref()
+            .map(|s| (&s.labels, "spec.workloadSelector.labels")),
+        _ => None,
+    }
+}
+
 pub fn check(index: &Index<'_>, report: &mut Report) {
     for r in index.resources {
+        if let Some((labels, path)) = policy_selector(&r.spec) {
+            policy(index, report, r, labels, path);
+            continue;
+        }
         match &r.spec {
-            Spec::IstioAuthorizationPolicy(p) => {
-                if let Some(s) = &p.selector {
-                    policy(
-                        index,
-                        report,
-                        r,
-                        &s.match_labels,
-                        "spec.selector.matchLabels",
-                    );
-                }
-            }
-            Spec::RequestAuthentication(p) => {
-                if let Some(s) = &p.selector {
-                    policy(
-                        index,
-                        report,
-                        r,
-                        &s.match_labels,
-                        "spec.selector.matchLabels",
-                    );
-                }
-            }
-            Spec::PeerAuthentication(p) => {
-                if let Some(s) = &p.selector {
-                    policy(
-                        index,
-                        report,
-                        r,
-                        &s.match_labels,
-                        "spec.selector.matchLabels",
-                    );
-                }
-            }
-            Spec::Telemetry(p) => {
-                if let Some(s) = &p.selector {
-                    policy(
-                        index,
-                        report,
-                        r,
-                        &s.match_labels,
-                        "spec.selector.matchLabels",
-                    );
-                }
-            }
-            Spec::Sidecar(p) => {
-                if let Some(s) = &p.workload_selector {
-                    policy(index, report, r, &s.labels, "spec.workloadSelector.labels");
-                }
-            }
-            Spec::DestinationRule(p) => {
-                if let Some(s) = &p.workload_selector {
-                    policy(
-                        index,
-                        report,
-                        r,
-                        &s.match_labels,
-                        "spec.workloadSelector.matchLabels",
-                    );
-                }
-            }
-            Spec::ServiceEntry(p) => {
-                if let Some(s) = &p.workload_selector {
-                    policy(index, report, r, &s.labels, "spec.workloadSelector.labels");
-                }
-            }
             Spec::IstioGateway(g)
                 if !g.selector.is_empty() && !index.selects_any(None, &g.selector) =>
             {
