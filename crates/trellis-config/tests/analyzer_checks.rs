@@ -5,11 +5,15 @@ use trellis_config::{Code, LoadOptions, Severity, analyze, load_str};
 /// (code, severity, line, message) of every finding.
 fn findings(yaml: &str) -> Vec<(Code, Severity, u32, String)> {
     let loaded = load_str("t.yaml", yaml, &LoadOptions::default());
-    analyze::analyze(&loaded).into_iter().map(|d| (d.code, d.severity, d.line, d.message)).collect()
+    analyze::analyze(&loaded)
+        .into_iter()
+        .map(|d| (d.code, d.severity, d.line, d.message))
+        .collect()
 }
 
 fn has(f: &[(Code, Severity, u32, String)], code: Code, line: u32, fragment: &str) -> bool {
-    f.iter().any(|(c, _, l, m)| *c == code && *l == line && m.contains(fragment))
+    f.iter()
+        .any(|(c, _, l, m)| *c == code && *l == line && m.contains(fragment))
 }
 
 const SERVICE: &str = "apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: shop}\nspec:\n  selector: {app: web}\n  ports: [{name: http, port: 8080}]\n---\n";
@@ -21,8 +25,22 @@ fn destination_hosts_resolve_by_short_namespaced_and_full_names() {
     );
     let f = findings(&yaml);
     // `web` from namespace `other` is web.other, which does not exist; the other two resolve.
-    assert!(has(&f, Code::ReferencedResourceNotFound, 20, "Referenced host not found: \"web\""), "{f:#?}");
-    assert_eq!(f.iter().filter(|(c, ..)| *c == Code::ReferencedResourceNotFound).count(), 1, "{f:#?}");
+    assert!(
+        has(
+            &f,
+            Code::ReferencedResourceNotFound,
+            20,
+            "Referenced host not found: \"web\""
+        ),
+        "{f:#?}"
+    );
+    assert_eq!(
+        f.iter()
+            .filter(|(c, ..)| *c == Code::ReferencedResourceNotFound)
+            .count(),
+        1,
+        "{f:#?}"
+    );
 }
 
 #[test]
@@ -31,9 +49,33 @@ fn gateways_and_delegates_must_exist() {
         "{SERVICE}apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: v, namespace: shop}}\nspec:\n  hosts: [web]\n  gateways: [mesh, edge, istio-system/public]\n  http:\n  - match: [{{uri: {{prefix: /api}}}}]\n    delegate: {{name: api-routes}}\n  - route: [{{destination: {{host: web}}}}]\n"
     );
     let f = findings(&yaml);
-    assert!(has(&f, Code::ReferencedResourceNotFound, 13, "gateway not found: \"shop/edge\""), "{f:#?}");
-    assert!(has(&f, Code::ReferencedResourceNotFound, 13, "gateway not found: \"istio-system/public\""), "{f:#?}");
-    assert!(has(&f, Code::ReferencedResourceNotFound, 16, "delegate VirtualService not found: \"shop/api-routes\""), "{f:#?}");
+    assert!(
+        has(
+            &f,
+            Code::ReferencedResourceNotFound,
+            13,
+            "gateway not found: \"shop/edge\""
+        ),
+        "{f:#?}"
+    );
+    assert!(
+        has(
+            &f,
+            Code::ReferencedResourceNotFound,
+            13,
+            "gateway not found: \"istio-system/public\""
+        ),
+        "{f:#?}"
+    );
+    assert!(
+        has(
+            &f,
+            Code::ReferencedResourceNotFound,
+            16,
+            "delegate VirtualService not found: \"shop/api-routes\""
+        ),
+        "{f:#?}"
+    );
 }
 
 #[test]
@@ -42,9 +84,28 @@ fn gateway_api_parents_and_backends_must_exist() {
         "{SERVICE}apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {{name: r, namespace: shop}}\nspec:\n  parentRefs:\n  - {{name: web, kind: Service, group: \"\"}}\n  - {{name: edge}}\n  rules:\n  - backendRefs:\n    - {{name: web, port: 8080}}\n    - {{name: web-v2, port: 8080}}\n"
     );
     let f = findings(&yaml);
-    assert!(has(&f, Code::ReferencedResourceNotFound, 14, "parent not found: Gateway \"edge\""), "{f:#?}");
-    assert!(has(&f, Code::ReferencedResourceNotFound, 18, "backend not found: Service \"web-v2\""), "{f:#?}");
-    assert!(!f.iter().any(|(_, _, _, m)| m.contains("Service \"web\"")), "{f:#?}");
+    assert!(
+        has(
+            &f,
+            Code::ReferencedResourceNotFound,
+            14,
+            "parent not found: Gateway \"edge\""
+        ),
+        "{f:#?}"
+    );
+    assert!(
+        has(
+            &f,
+            Code::ReferencedResourceNotFound,
+            18,
+            "backend not found: Service \"web-v2\""
+        ),
+        "{f:#?}"
+    );
+    assert!(
+        !f.iter().any(|(_, _, _, m)| m.contains("Service \"web\"")),
+        "{f:#?}"
+    );
 }
 
 #[test]
@@ -67,8 +128,22 @@ fn identical_matches_are_ineffective() {
         "{SERVICE}apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: v, namespace: shop}}\nspec:\n  hosts: [web]\n  http:\n  - name: first\n    match: [{{uri: {{prefix: /a}}, name: one}}]\n    route: [{{destination: {{host: web}}}}]\n  - name: second\n    match: [{{uri: {{prefix: /b}}}}, {{uri: {{prefix: /a}}, name: two}}]\n    route: [{{destination: {{host: web}}}}]\n"
     );
     let f = findings(&yaml);
-    assert!(has(&f, Code::IneffectiveMatch, 18, "identical to spec.http[0].match[0]"), "{f:#?}");
-    assert_eq!(f.iter().filter(|(c, ..)| *c == Code::IneffectiveMatch).count(), 1, "{f:#?}");
+    assert!(
+        has(
+            &f,
+            Code::IneffectiveMatch,
+            18,
+            "identical to spec.http[0].match[0]"
+        ),
+        "{f:#?}"
+    );
+    assert_eq!(
+        f.iter()
+            .filter(|(c, ..)| *c == Code::IneffectiveMatch)
+            .count(),
+        1,
+        "{f:#?}"
+    );
 }
 
 #[test]
@@ -77,7 +152,15 @@ fn uri_prefix_slash_is_a_catch_all() {
         "{SERVICE}apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: v, namespace: shop}}\nspec:\n  hosts: [web]\n  http:\n  - match: [{{uri: {{prefix: /}}}}]\n    route: [{{destination: {{host: web}}}}]\n  - match: [{{uri: {{prefix: /admin}}}}]\n    route: [{{destination: {{host: web}}}}]\n"
     );
     let f = findings(&yaml);
-    assert!(has(&f, Code::IneffectiveMatch, 16, "spec.http[0] before it matches every request"), "{f:#?}");
+    assert!(
+        has(
+            &f,
+            Code::IneffectiveMatch,
+            16,
+            "spec.http[0] before it matches every request"
+        ),
+        "{f:#?}"
+    );
 }
 
 #[test]
@@ -86,12 +169,24 @@ fn mtls_conflicts_are_found_per_subset_and_mesh_wide() {
         "{SERVICE}apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: default, namespace: istio-system}}\nspec:\n  mtls: {{mode: STRICT}}\n---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: web, namespace: shop}}\nspec:\n  host: web\n  subsets:\n  - name: v1\n    labels: {{version: v1}}\n    trafficPolicy:\n      tls: {{mode: DISABLE}}\n"
     );
     let f = findings(&yaml);
-    assert!(has(&f, Code::MtlsConflict, 23, "PeerAuthentication istio-system/default requires mutual TLS"), "{f:#?}");
+    assert!(
+        has(
+            &f,
+            Code::MtlsConflict,
+            23,
+            "PeerAuthentication istio-system/default requires mutual TLS"
+        ),
+        "{f:#?}"
+    );
     // A namespace policy that is PERMISSIVE overrides the mesh-wide STRICT: no conflict.
     let permissive = format!(
         "{yaml}---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {{name: default, namespace: shop}}\nspec:\n  mtls: {{mode: PERMISSIVE}}\n"
     );
-    assert!(!findings(&permissive).iter().any(|(c, ..)| *c == Code::MtlsConflict));
+    assert!(
+        !findings(&permissive)
+            .iter()
+            .any(|(c, ..)| *c == Code::MtlsConflict)
+    );
 }
 
 #[test]
@@ -102,14 +197,29 @@ fn selectors_are_scoped_to_their_namespace_except_in_the_root_namespace() {
             "{deploy}apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {{name: p, namespace: {ns}}}\nspec:\n  selector: {{matchLabels: {{app: web}}}}\n  action: DENY\n  rules: [{{}}]\n"
         )
     };
-    assert!(!findings(&policy("shop")).iter().any(|(c, ..)| *c == Code::NoMatchingWorkloads));
-    assert!(findings(&policy("other")).iter().any(|(c, ..)| *c == Code::NoMatchingWorkloads));
-    assert!(!findings(&policy("istio-system")).iter().any(|(c, ..)| *c == Code::NoMatchingWorkloads));
+    assert!(
+        !findings(&policy("shop"))
+            .iter()
+            .any(|(c, ..)| *c == Code::NoMatchingWorkloads)
+    );
+    assert!(
+        findings(&policy("other"))
+            .iter()
+            .any(|(c, ..)| *c == Code::NoMatchingWorkloads)
+    );
+    assert!(
+        !findings(&policy("istio-system"))
+            .iter()
+            .any(|(c, ..)| *c == Code::NoMatchingWorkloads)
+    );
 }
 
 #[test]
 fn linkerd_server_selectors_use_match_expressions() {
     let yaml = "apiVersion: v1\nkind: Pod\nmetadata: {name: web-0, namespace: shop, labels: {app: web, tier: front}}\nspec: {containers: [{name: c, image: x}]}\n---\napiVersion: policy.linkerd.io/v1beta1\nkind: Server\nmetadata: {name: s, namespace: shop}\nspec:\n  podSelector:\n    matchExpressions: [{key: tier, operator: In, values: [back]}]\n  port: 8080\n";
     let f = findings(yaml);
-    assert!(has(&f, Code::NoMatchingWorkloads, 11, "podSelector"), "{f:#?}");
+    assert!(
+        has(&f, Code::NoMatchingWorkloads, 11, "podSelector"),
+        "{f:#?}"
+    );
 }
