@@ -8,6 +8,7 @@ pub mod istio_networking;
 pub mod istio_security;
 pub mod istio_telemetry;
 pub mod linkerd;
+pub(crate) mod names;
 pub mod smi;
 
 use crate::yaml::Node;

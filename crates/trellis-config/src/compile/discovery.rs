@@ -141,6 +141,21 @@ pub(super) fn l4_name(p: L4) -> &'static str {
     }
 }
 
+/// A service's own port number (Service `port`, ServiceEntry `number`, at `at`); one out of
+/// range (or 0) is reported and the port skipped.
+fn service_port_number(cx: &mut Ctx<'_>, r: &Resource, at: &str, n: i64) -> Option<u16> {
+    let number = port_u16(n);
+    if number.is_none() {
+        cx.report.at(
+            r,
+            at,
+            Code::IgnoredSetting,
+            format!("port {n} is out of range; the port is skipped"),
+        );
+    }
+    number
+}
+
 /// Distinct values in first-seen order.
 fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
     let mut out = Vec::new();

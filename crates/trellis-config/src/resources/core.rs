@@ -24,6 +24,7 @@ pub use probe::{
 pub use workload::{Deployment, PodManagementPolicy, PodTemplateSpec, StatefulSet};
 
 use crate::resources::common::{IntOrString, Labels, Opaque};
+use crate::resources::names::{is_dns1123_label, is_port_name};
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 use std::collections::BTreeSet;
@@ -149,32 +150,6 @@ pub(crate) fn check_port_number(cx: &mut Cx, field: &str, port: i64) {
     }
 }
 
-/// A DNS-1123 label: at most 63 lowercase letters, digits and '-', starting and ending with an
-/// alphanumeric (names of Kubernetes objects, service port names).
-pub(crate) fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
-/// Kubernetes `IsValidPortName` (IANA_SVC_NAME): at most 15 lowercase letters, digits and '-',
-/// with at least one letter and no leading, trailing or doubled '-'.
-pub(crate) fn is_port_name(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 15
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        && b.iter().any(|c| c.is_ascii_lowercase())
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-        && !s.contains("--")
-}
-
 /// A port given by number or by container port name (targetPort, probe ports, Linkerd Server).
 pub(crate) fn check_port_ref(cx: &mut Cx, field: &str, port: &IntOrString) {
     match port {
@@ -252,7 +227,7 @@ impl Validate for ServicePort {
     fn validate(&self, cx: &mut Cx) {
         check_port_number(cx, "port", i64::from(self.port));
         if let Some(n) = self.name.as_deref().filter(|n| !n.is_empty())
-            && !is_dns_label(n)
+            && !is_dns1123_label(n)
         {
             cx.error_at("name", format!("{n:?} is not a valid port name: lowercase letters, digits and '-' (a DNS label)"));
         }
@@ -302,20 +277,6 @@ mod tests {
         diags
             .iter()
             .any(|d| d.line == line && d.message.contains(text))
-    }
-
-    #[test]
-    fn helpers() {
-        assert!(is_port_name("http") && is_port_name("h2c-8080") && is_port_name("grpc-web"));
-        assert!(
-            !is_port_name("8080")
-                && !is_port_name("http--x")
-                && !is_port_name("-http")
-                && !is_port_name("Http")
-        );
-        assert!(!is_port_name("averyveryverylongname"));
-        assert!(is_dns_label("web-v1") && is_dns_label("8080"));
-        assert!(!is_dns_label("web_v1") && !is_dns_label("") && !is_dns_label("web-"));
     }
 
     #[test]

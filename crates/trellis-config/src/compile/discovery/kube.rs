@@ -87,13 +87,9 @@ fn ports(cx: &mut Ctx<'_>, inv: &Inventory<'_>, r: &Resource, s: &core::Service)
             );
             continue;
         }
-        let Some(number) = port_u16(i64::from(p.port)) else {
-            cx.report.at(
-                r,
-                &format!("{at}.port"),
-                Code::IgnoredSetting,
-                format!("port {} is out of range; the port is skipped", p.port),
-            );
+        let Some(number) =
+            super::service_port_number(cx, r, &format!("{at}.port"), i64::from(p.port))
+        else {
             continue;
         };
         let name = p.name.clone().unwrap_or_default();

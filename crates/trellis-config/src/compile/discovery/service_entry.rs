@@ -93,13 +93,9 @@ fn ports(cx: &mut Ctx<'_>, r: &Resource, se: &ServiceEntry) -> Vec<ServicePort> 
     let mut out: Vec<ServicePort> = Vec::new();
     for (i, p) in se.ports.iter().enumerate() {
         let at = format!("spec.ports[{i}]");
-        let Some(number) = port_u16(i64::from(p.number)) else {
-            cx.report.at(
-                r,
-                &format!("{at}.number"),
-                Code::IgnoredSetting,
-                format!("port {} is out of range; the port is skipped", p.number),
-            );
+        let Some(number) =
+            super::service_port_number(cx, r, &format!("{at}.number"), i64::from(p.number))
+        else {
             continue;
         };
         let declared = p

@@ -2,18 +2,17 @@
 //! `/<package.Service>/<Method>`, so method matches become path matches and the rest (headers,
 //! filters, weighted backends) is shared with HTTPRoute.
 
-use super::super::{Ctx, source_ref};
+use super::super::Ctx;
 use super::Lookup;
-use super::backends::{self, backend_object};
-use super::filters;
-use super::http::{Rule, header_match};
-use crate::diag::Code;
+use super::http::{Rule, compile_rules, header_match};
 use crate::resources::Resource;
 use crate::resources::gateway_api::{
     GrpcBackendRef, GrpcMethodMatch, GrpcRoute, GrpcRouteFilter, GrpcRouteFilterType,
-    GrpcRouteMatch, HeaderMatchType,
+    GrpcRouteMatch, GrpcRouteRule, HeaderMatchType, HttpBackendRef, HttpRouteFilter,
+    HttpRouteFilterType, HttpRouteRule,
 };
-use trellis_model::{HttpMatch, HttpRoute, RouteAction, StringMatch, WeightedDestination};
+use std::borrow::Cow;
+use trellis_model::{HttpMatch, StringMatch};
 
 /// Compile every rule of a GRPCRoute, one model route per match.
 pub(super) fn compile(
@@ -22,116 +21,55 @@ pub(super) fn compile(
     r: &Resource,
     spec: &GrpcRoute,
 ) -> Vec<Rule> {
-    let mut out = Vec::new();
-    for (i, rule) in spec.rules.iter().enumerate() {
-        let path = format!("spec.rules[{i}]");
-        let mut route = HttpRoute {
-            name: rule.name.clone(),
-            origin: source_ref(r),
-            ..HttpRoute::default()
-        };
-        apply_filters(cx, lk, r, &path, &rule.filters, &mut route);
-        let default_to_parent = rule.backend_refs.is_empty();
-        route.action = if default_to_parent {
-            RouteAction::Forward(Vec::new())
-        } else {
-            let dests = rule
-                .backend_refs
-                .iter()
-                .enumerate()
-                .filter_map(|(j, b)| destination(cx, lk, r, &format!("{path}.backendRefs[{j}]"), b))
-                .collect();
-            backends::forward(dests)
-        };
-        if rule.session_persistence.is_some() {
-            cx.report.at(
-                r,
-                &format!("{path}.sessionPersistence"),
-                Code::IgnoredSetting,
-                "sessionPersistence is accepted but not enforced by Trellis (use a DestinationRule consistent hash for sticky sessions)",
-            );
-        }
-        let matches: Vec<HttpMatch> = if rule.matches.is_empty() {
-            vec![HttpMatch::default()]
-        } else {
-            rule.matches.iter().map(grpc_match).collect()
-        };
-        out.extend(matches.into_iter().map(|m| Rule {
-            route: HttpRoute {
-                matches: vec![m],
-                ..route.clone()
-            },
-            default_to_parent,
-        }));
-    }
-    out
+    let rules = spec.rules.iter().map(|rule| {
+        let matches = rule.matches.iter().map(grpc_match).collect();
+        (Cow::Owned(as_http_rule(rule)), matches)
+    });
+    compile_rules(cx, lk, r, rules, HttpMatch::default())
 }
 
-/// Rule filters: header edits and mirrors; `ExtensionRef` is reported.
-fn apply_filters(
-    cx: &mut Ctx<'_>,
-    lk: &Lookup<'_>,
-    r: &Resource,
-    path: &str,
-    list: &[GrpcRouteFilter],
-    route: &mut HttpRoute,
-) {
-    for (j, f) in list.iter().enumerate() {
-        let at = format!("{path}.filters[{j}]");
-        match f.r#type {
-            Some(GrpcRouteFilterType::RequestHeaderModifier) => {
-                filters::merge_ops(
-                    &mut route.request_headers,
-                    f.request_header_modifier.as_ref(),
-                );
-            }
-            Some(GrpcRouteFilterType::ResponseHeaderModifier) => {
-                filters::merge_ops(
-                    &mut route.response_headers,
-                    f.response_header_modifier.as_ref(),
-                );
-            }
-            Some(GrpcRouteFilterType::RequestMirror) => {
-                if let Some(m) = f
-                    .request_mirror
-                    .as_ref()
-                    .and_then(|m| filters::mirror(cx, lk, r, &at, m))
-                {
-                    route.mirrors.push(m);
-                }
-            }
-            Some(GrpcRouteFilterType::ExtensionRef) => {
-                filters::not_enforced(cx, r, &at, "ExtensionRef")
-            }
-            None => {}
-        }
+/// A GRPCRoute rule as the HTTPRoute rule it amounts to without its matches: the gRPC filter
+/// types are a subset of HTTPRoute's with the same fields, backends are alike, and there are no
+/// timeouts or retries.
+fn as_http_rule(rule: &GrpcRouteRule) -> HttpRouteRule {
+    let backend = |b: &GrpcBackendRef| HttpBackendRef {
+        group: b.group.clone(),
+        kind: b.kind.clone(),
+        name: b.name.clone(),
+        namespace: b.namespace.clone(),
+        port: b.port,
+        weight: b.weight,
+        filters: b.filters.iter().map(as_http_filter).collect(),
+    };
+    HttpRouteRule {
+        name: rule.name.clone(),
+        matches: Vec::new(),
+        filters: rule.filters.iter().map(as_http_filter).collect(),
+        backend_refs: rule.backend_refs.iter().map(backend).collect(),
+        timeouts: None,
+        retry: None,
+        session_persistence: rule.session_persistence.clone(),
     }
 }
 
-/// A weighted backend with its own header edits.
-fn destination(
-    cx: &mut Ctx<'_>,
-    lk: &Lookup<'_>,
-    r: &Resource,
-    path: &str,
-    b: &GrpcBackendRef,
-) -> Option<WeightedDestination> {
-    let dest = backends::resolve(cx, lk, r, path, &backend_object!(b))?;
-    let mut wd = WeightedDestination::new(dest, backends::weight(b.effective_weight()));
-    for (k, f) in b.filters.iter().enumerate() {
-        match f.r#type {
-            Some(GrpcRouteFilterType::RequestHeaderModifier) => filters::merge_ops(&mut wd.request_headers, f.request_header_modifier.as_ref()),
-            Some(GrpcRouteFilterType::ResponseHeaderModifier) => filters::merge_ops(&mut wd.response_headers, f.response_header_modifier.as_ref()),
-            Some(t) => cx.report.at(
-                r,
-                &format!("{path}.filters[{k}]"),
-                Code::IgnoredSetting,
-                format!("the {} filter on a single backend is accepted but not enforced by Trellis (put it on the rule)", t.as_str()),
-            ),
-            None => {}
-        }
+fn as_http_filter(f: &GrpcRouteFilter) -> HttpRouteFilter {
+    HttpRouteFilter {
+        r#type: f.r#type.map(|t| match t {
+            GrpcRouteFilterType::RequestHeaderModifier => {
+                HttpRouteFilterType::RequestHeaderModifier
+            }
+            GrpcRouteFilterType::ResponseHeaderModifier => {
+                HttpRouteFilterType::ResponseHeaderModifier
+            }
+            GrpcRouteFilterType::RequestMirror => HttpRouteFilterType::RequestMirror,
+            GrpcRouteFilterType::ExtensionRef => HttpRouteFilterType::ExtensionRef,
+        }),
+        request_header_modifier: f.request_header_modifier.clone(),
+        response_header_modifier: f.response_header_modifier.clone(),
+        request_mirror: f.request_mirror.clone(),
+        extension_ref: f.extension_ref.clone(),
+        ..HttpRouteFilter::default()
     }
-    Some(wd)
 }
 
 /// One `GRPCRouteMatch`: method as a path condition, headers as header conditions.

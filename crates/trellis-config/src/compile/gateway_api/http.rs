@@ -8,9 +8,10 @@ use super::filters;
 use crate::diag::Code;
 use crate::resources::Resource;
 use crate::resources::gateway_api::{
-    HeaderMatchType, HttpBackendRef, HttpMethod, HttpRoute as HttpRouteSpec, HttpRouteFilterType,
+    HeaderMatchType, HttpBackendRef, HttpRoute as HttpRouteSpec, HttpRouteFilterType,
     HttpRouteMatch, HttpRouteRetry, HttpRouteRule, HttpRouteTimeouts, PathMatchType,
 };
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use trellis_model::{
     HeaderMatch, HttpMatch, HttpRoute, QueryMatch, RetryCondition, RetryOn, RetryPolicy,
@@ -32,15 +33,30 @@ pub(super) fn compile(
     r: &Resource,
     spec: &HttpRouteSpec,
 ) -> Vec<Rule> {
+    let rules = spec.rules.iter().map(|rule| {
+        let matches = rule.matches.iter().map(http_match).collect();
+        (Cow::Borrowed(rule), matches)
+    });
+    compile_rules(cx, lk, r, rules, catch_all())
+}
+
+/// Compile HTTPRoute-shaped rules, each given with its compiled matches (HTTPRoute and GRPCRoute
+/// match differently, the rest is the same): one model route per match, `no_match` for a rule
+/// without matches.
+pub(super) fn compile_rules<'a>(
+    cx: &mut Ctx<'_>,
+    lk: &Lookup<'_>,
+    r: &Resource,
+    rules: impl IntoIterator<Item = (Cow<'a, HttpRouteRule>, Vec<HttpMatch>)>,
+    no_match: HttpMatch,
+) -> Vec<Rule> {
     let mut out = Vec::new();
-    for (i, rule) in spec.rules.iter().enumerate() {
+    for (i, (rule, mut matches)) in rules.into_iter().enumerate() {
         let path = format!("spec.rules[{i}]");
-        let (route, default_to_parent) = rule_route(cx, lk, r, &path, rule);
-        let matches: Vec<HttpMatch> = if rule.matches.is_empty() {
-            vec![catch_all()]
-        } else {
-            rule.matches.iter().map(http_match).collect()
-        };
+        let (route, default_to_parent) = rule_route(cx, lk, r, &path, &rule);
+        if matches.is_empty() {
+            matches.push(no_match.clone());
+        }
         out.extend(matches.into_iter().map(|m| Rule {
             route: HttpRoute {
                 matches: vec![m],
@@ -152,7 +168,7 @@ fn http_match(m: &HttpRouteMatch) -> HttpMatch {
     };
     HttpMatch {
         uri: Some(uri),
-        method: m.method.map(|x| StringMatch::Exact(method(x).into())),
+        method: m.method.map(|x| StringMatch::Exact(x.as_str().into())),
         headers: m
             .headers
             .iter()
@@ -184,21 +200,6 @@ fn value_match(ty: Option<HeaderMatchType>, value: &str) -> StringMatch {
     match ty.unwrap_or_default() {
         HeaderMatchType::Exact => StringMatch::Exact(value.to_owned()),
         HeaderMatchType::RegularExpression => StringMatch::Regex(value.to_owned()),
-    }
-}
-
-/// The method as it appears on the request line.
-fn method(m: HttpMethod) -> &'static str {
-    match m {
-        HttpMethod::Get => "GET",
-        HttpMethod::Head => "HEAD",
-        HttpMethod::Post => "POST",
-        HttpMethod::Put => "PUT",
-        HttpMethod::Delete => "DELETE",
-        HttpMethod::Connect => "CONNECT",
-        HttpMethod::Options => "OPTIONS",
-        HttpMethod::Trace => "TRACE",
-        HttpMethod::Patch => "PATCH",
     }
 }
 

@@ -12,7 +12,7 @@ use super::super::Ctx;
 use super::policy::ServerInfo;
 use crate::diag::Code;
 use crate::resources::gateway_api::{
-    GrpcRouteMatch, HeaderMatchType, HttpMethod, HttpRouteMatch, ParentReference, PathMatchType,
+    GrpcRouteMatch, HeaderMatchType, HttpRouteMatch, ParentReference, PathMatchType,
 };
 use crate::resources::{Kind, Resource, Spec};
 use trellis_model::{AuthzCondition, AuthzOperation};
@@ -51,11 +51,21 @@ pub(super) fn route_targets<'s, 'a>(
     let (parents, ops): (&[ParentReference], Vec<Op>) = match &route.spec {
         Spec::HttpRoute(h) | Spec::LinkerdHttpRoute(h) => (
             &h.parent_refs,
-            http_ops(cx, route, h.rules.iter().map(|r| r.matches.as_slice())),
+            rule_ops(
+                cx,
+                route,
+                h.rules.iter().map(|r| r.matches.as_slice()),
+                http_op,
+            ),
         ),
         Spec::GrpcRoute(g) => (
             &g.parent_refs,
-            grpc_ops(cx, route, g.rules.iter().map(|r| r.matches.as_slice())),
+            rule_ops(
+                cx,
+                route,
+                g.rules.iter().map(|r| r.matches.as_slice()),
+                grpc_op,
+            ),
         ),
         _ => return Vec::new(),
     };
@@ -97,12 +107,13 @@ pub(super) fn route_targets<'s, 'a>(
         .collect()
 }
 
-/// Operations of an HTTPRoute's rules; a rule without matches matches everything, as does a
-/// route without rules.
-fn http_ops<'m>(
+/// Operations of a route's rules, `op` turning one match into one operation; a rule without
+/// matches matches everything, as does a route without rules.
+fn rule_ops<'m, M: 'm>(
     cx: &mut Ctx<'_>,
     route: &Resource,
-    rules: impl Iterator<Item = &'m [HttpRouteMatch]>,
+    rules: impl Iterator<Item = &'m [M]>,
+    op: fn(&mut Ctx<'_>, &Resource, &str, &M) -> Option<Op>,
 ) -> Vec<Op> {
     let mut out = Vec::new();
     let mut any_rule = false;
@@ -113,7 +124,7 @@ fn http_ops<'m>(
         }
         for (j, m) in matches.iter().enumerate() {
             let path = format!("spec.rules[{i}].matches[{j}]");
-            if let Some(op) = http_op(cx, route, &path, m) {
+            if let Some(op) = op(cx, route, &path, m) {
                 out.push(op);
             }
         }
@@ -148,7 +159,7 @@ fn http_op(cx: &mut Ctx<'_>, route: &Resource, path: &str, m: &HttpRouteMatch) -
         }
     }
     if let Some(method) = m.method {
-        op.methods.push(method_name(method).to_owned());
+        op.methods.push(method.as_str().to_owned());
     }
     if !m.query_params.is_empty() {
         return unusable(
@@ -166,52 +177,32 @@ fn http_op(cx: &mut Ctx<'_>, route: &Resource, path: &str, m: &HttpRouteMatch) -
     Some((op, when))
 }
 
-/// Operations of a GRPCRoute's rules: service and method are the request path.
-fn grpc_ops<'m>(
-    cx: &mut Ctx<'_>,
-    route: &Resource,
-    rules: impl Iterator<Item = &'m [GrpcRouteMatch]>,
-) -> Vec<Op> {
-    let mut out = Vec::new();
-    let mut any_rule = false;
-    for (i, matches) in rules.enumerate() {
-        any_rule = true;
-        if matches.is_empty() {
-            out.push((AuthzOperation::default(), Vec::new()));
+/// One GRPCRoute match as an operation: service and method are the request path. `None`
+/// (reported) when it uses what rules cannot.
+fn grpc_op(cx: &mut Ctx<'_>, route: &Resource, path: &str, m: &GrpcRouteMatch) -> Option<Op> {
+    let mut op = AuthzOperation::default();
+    if let Some(mm) = &m.method {
+        if mm.r#type.unwrap_or_default() == HeaderMatchType::RegularExpression {
+            return unusable(
+                cx,
+                route,
+                &format!("{path}.method"),
+                "a regular-expression method",
+            );
         }
-        for (j, m) in matches.iter().enumerate() {
-            let path = format!("spec.rules[{i}].matches[{j}]");
-            let mut op = AuthzOperation::default();
-            if let Some(mm) = &m.method {
-                if mm.r#type.unwrap_or_default() == HeaderMatchType::RegularExpression {
-                    unusable::<()>(
-                        cx,
-                        route,
-                        &format!("{path}.method"),
-                        "a regular-expression method",
-                    );
-                    continue;
-                }
-                match (mm.service.as_deref(), mm.method.as_deref()) {
-                    (Some(s), Some(m)) => op.paths.push(format!("/{s}/{m}")),
-                    (Some(s), None) => op.paths.push(format!("/{s}/*")),
-                    (None, Some(m)) => op.paths.push(format!("*/{m}")),
-                    (None, None) => {}
-                }
-            }
-            let headers = m
-                .headers
-                .iter()
-                .map(|h| (h.r#type, h.name.as_str(), h.value.as_str()));
-            if let Some(when) = header_conditions(cx, route, &format!("{path}.headers"), headers) {
-                out.push((op, when));
-            }
+        match (mm.service.as_deref(), mm.method.as_deref()) {
+            (Some(s), Some(m)) => op.paths.push(format!("/{s}/{m}")),
+            (Some(s), None) => op.paths.push(format!("/{s}/*")),
+            (None, Some(m)) => op.paths.push(format!("*/{m}")),
+            (None, None) => {}
         }
     }
-    if !any_rule {
-        out.push((AuthzOperation::default(), Vec::new()));
-    }
-    out
+    let headers = m
+        .headers
+        .iter()
+        .map(|h| (h.r#type, h.name.as_str(), h.value.as_str()));
+    let when = header_conditions(cx, route, &format!("{path}.headers"), headers)?;
+    Some((op, when))
 }
 
 /// Exact header matches as conditions; `None` (reported) when one is a regular expression.
@@ -247,19 +238,4 @@ fn unusable<T>(cx: &mut Ctx<'_>, route: &Resource, path: &str, what: &str) -> Op
     );
     cx.report.at(route, path, Code::IgnoredSetting, msg);
     None
-}
-
-/// The method as HTTP spells it.
-fn method_name(m: HttpMethod) -> &'static str {
-    match m {
-        HttpMethod::Get => "GET",
-        HttpMethod::Head => "HEAD",
-        HttpMethod::Post => "POST",
-        HttpMethod::Put => "PUT",
-        HttpMethod::Delete => "DELETE",
-        HttpMethod::Connect => "CONNECT",
-        HttpMethod::Options => "OPTIONS",
-        HttpMethod::Trace => "TRACE",
-        HttpMethod::Patch => "PATCH",
-    }
 }

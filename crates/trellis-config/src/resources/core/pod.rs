@@ -3,8 +3,9 @@
 //! rest is carried as written so injection can hand it back unchanged.
 
 use super::probe::Probe;
-use super::{Protocol, check_port_number, is_port_name};
+use super::{Protocol, check_port_number};
 use crate::resources::common::{Labels, Opaque};
+use crate::resources::names::is_port_name;
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 use std::collections::BTreeSet;

@@ -140,35 +140,52 @@ pub(super) fn check_filter_union(cx: &mut Cx, ty: Option<&str>, fields: &[(&str,
 /// never both a redirect and a rewrite.
 pub(super) fn validate_http_filters(cx: &mut Cx, filters: &[HttpRouteFilter]) {
     use HttpRouteFilterType as T;
-    cx.list("filters", filters);
-    check_max(cx, "filters", filters.len(), 16);
-    let mut count: BTreeMap<T, usize> = BTreeMap::new();
-    for t in filters.iter().filter_map(|f| f.r#type) {
-        *count.entry(t).or_default() += 1;
-    }
-    for t in [
-        T::Cors,
-        T::RequestHeaderModifier,
-        T::ResponseHeaderModifier,
-        T::RequestRedirect,
-        T::UrlRewrite,
-    ] {
-        if count.get(&t).copied().unwrap_or(0) > 1 {
-            cx.error_at(
-                "filters",
-                format!(
-                    "the {} filter cannot be repeated; merge them into one",
-                    t.as_str()
-                ),
-            );
-        }
-    }
-    if count.contains_key(&T::RequestRedirect) && count.contains_key(&T::UrlRewrite) {
+    let count = check_filter_list(
+        cx,
+        filters,
+        filters.iter().filter_map(|f| f.r#type.map(T::as_str)),
+        &[
+            T::Cors,
+            T::RequestHeaderModifier,
+            T::ResponseHeaderModifier,
+            T::RequestRedirect,
+            T::UrlRewrite,
+        ]
+        .map(T::as_str),
+    );
+    if count.contains_key(T::RequestRedirect.as_str()) && count.contains_key(T::UrlRewrite.as_str())
+    {
         cx.error_at(
             "filters",
             "RequestRedirect and URLRewrite filters cannot be used together",
         );
     }
+}
+
+/// The rules every filter list (HTTPRoute and GRPCRoute, rule and backend) has: at most 16
+/// filters, and none of the `single_use` types (reported in that order) twice. `types` are the
+/// filters' `type` spellings; returns how often each is used.
+pub(super) fn check_filter_list<F: Validate>(
+    cx: &mut Cx,
+    filters: &[F],
+    types: impl Iterator<Item = &'static str>,
+    single_use: &[&str],
+) -> BTreeMap<&'static str, usize> {
+    cx.list("filters", filters);
+    check_max(cx, "filters", filters.len(), 16);
+    let mut count: BTreeMap<&str, usize> = BTreeMap::new();
+    for t in types {
+        *count.entry(t).or_default() += 1;
+    }
+    for t in single_use {
+        if count.get(t).copied().unwrap_or(0) > 1 {
+            cx.error_at(
+                "filters",
+                format!("the {t} filter cannot be repeated; merge them into one"),
+            );
+        }
+    }
+    count
 }
 
 /// Adds, sets or removes request or response headers.

@@ -4,9 +4,10 @@
 use super::shared::{DefaultScope, LocalObjectReference, ObjectReference};
 use super::{
     check_hostname, check_max, check_max_len, check_non_empty, check_port, check_section_name,
-    is_dns_subdomain, is_hostname,
+    is_hostname,
 };
 use crate::resources::common::{LabelSelector, Labels};
+use crate::resources::names::is_dns1123_subdomain;
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -33,7 +34,7 @@ impl Validate for GatewayClass {
         let c = &self.controller_name;
         let domain_prefixed = c
             .split_once('/')
-            .is_some_and(|(d, p)| is_dns_subdomain(d) && !p.is_empty());
+            .is_some_and(|(d, p)| is_dns1123_subdomain(d) && !p.is_empty());
         if !c.is_empty() && !domain_prefixed {
             cx.error_at(
                 "controllerName",
@@ -168,7 +169,7 @@ const PROTOCOLS: &[&str] = &["HTTP", "HTTPS", "TLS", "TCP", "UDP", "HBONE"];
 fn protocol_ok(p: &str) -> bool {
     PROTOCOLS.contains(&p)
         || p.split_once('/').is_some_and(|(d, n)| {
-            is_dns_subdomain(d) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric())
+            is_dns1123_subdomain(d) && !n.is_empty() && n.bytes().all(|b| b.is_ascii_alphanumeric())
         })
 }
 
@@ -324,7 +325,7 @@ impl Validate for GatewayAddress {
         if !known
             && !ty
                 .split_once('/')
-                .is_some_and(|(d, n)| is_dns_subdomain(d) && !n.is_empty())
+                .is_some_and(|(d, n)| is_dns1123_subdomain(d) && !n.is_empty())
         {
             cx.error_at("type", format!("address type {ty:?} is not IPAddress, Hostname, NamedAddress or a domain-prefixed type"));
         }

@@ -1,12 +1,13 @@
 //! GRPCRoute: gRPC routing by service and method.
 
-use super::filters::{HttpHeaderFilter, HttpRequestMirrorFilter, check_filter_union};
-use super::http_route::matches::{HeaderMatchType, validate_name_value_match};
-use super::session::SessionPersistence;
-use super::shared::{
-    DefaultScope, LocalObjectReference, ParentReference, validate_hostnames, validate_parent_refs,
+use super::filters::{
+    HttpHeaderFilter, HttpRequestMirrorFilter, check_filter_list, check_filter_union,
 };
-use super::{check_max, check_max_len, check_unique_rule_names};
+use super::http_route::matches::{HeaderMatchType, validate_name_value_match};
+use super::http_route::{validate_route, validate_rule_lists};
+use super::session::SessionPersistence;
+use super::shared::{DefaultScope, LocalObjectReference, ParentReference};
+use super::{check_max, check_max_len};
 use crate::resources::common::RegexString;
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
@@ -117,28 +118,21 @@ backend_object_methods!(weighted GrpcBackendRef);
 
 impl Validate for GrpcRoute {
     fn validate(&self, cx: &mut Cx) {
-        validate_parent_refs(cx, &self.parent_refs);
-        validate_hostnames(cx, &self.hostnames, 16);
-        cx.list("rules", &self.rules);
-        check_max(cx, "rules", self.rules.len(), 16);
-        let total: usize = self.rules.iter().map(|r| r.matches.len()).sum();
-        if total > 128 {
-            cx.error_at(
-                "rules",
-                format!("the rules have {total} matches in total; at most 128 are allowed"),
-            );
-        }
-        check_unique_rule_names(cx, self.rules.iter().map(|r| r.name.as_deref()));
+        validate_route(cx, &self.parent_refs, &self.hostnames, &self.rules, |r| {
+            (r.name.as_deref(), r.matches.len())
+        });
     }
 }
 
 impl Validate for GrpcRouteRule {
     fn validate(&self, cx: &mut Cx) {
-        cx.list("matches", &self.matches);
-        check_max(cx, "matches", self.matches.len(), 64);
-        validate_grpc_filters(cx, &self.filters);
-        cx.list("backendRefs", &self.backend_refs);
-        check_max(cx, "backendRefs", self.backend_refs.len(), 16);
+        validate_rule_lists(
+            cx,
+            &self.matches,
+            &self.filters,
+            validate_grpc_filters,
+            &self.backend_refs,
+        );
         cx.opt("sessionPersistence", &self.session_persistence);
     }
 }
@@ -243,22 +237,13 @@ impl Validate for GrpcRouteFilter {
 }
 
 fn validate_grpc_filters(cx: &mut Cx, filters: &[GrpcRouteFilter]) {
-    cx.list("filters", filters);
-    check_max(cx, "filters", filters.len(), 16);
-    for t in [
-        GrpcRouteFilterType::RequestHeaderModifier,
-        GrpcRouteFilterType::ResponseHeaderModifier,
-    ] {
-        if filters.iter().filter(|f| f.r#type == Some(t)).count() > 1 {
-            cx.error_at(
-                "filters",
-                format!(
-                    "the {} filter cannot be repeated; merge them into one",
-                    t.as_str()
-                ),
-            );
-        }
-    }
+    use GrpcRouteFilterType as T;
+    check_filter_list(
+        cx,
+        filters,
+        filters.iter().filter_map(|f| f.r#type.map(T::as_str)),
+        &[T::RequestHeaderModifier, T::ResponseHeaderModifier].map(T::as_str),
+    );
 }
 
 impl Validate for GrpcBackendRef {

@@ -67,30 +67,63 @@ pub struct HttpRouteRetry {
     pub backoff: Option<Duration>,
 }
 
+/// The route-level checks HTTPRoute and GRPCRoute share: parents, at most 16 hostnames, at most
+/// 16 rules with at most 128 matches in all, and unique rule names. `rule` gives a rule's name
+/// and number of matches.
+pub(super) fn validate_route<R: Validate>(
+    cx: &mut Cx,
+    parent_refs: &[ParentReference],
+    hostnames: &[String],
+    rules: &[R],
+    rule: impl Fn(&R) -> (Option<&str>, usize),
+) {
+    validate_parent_refs(cx, parent_refs);
+    validate_hostnames(cx, hostnames, 16);
+    cx.list("rules", rules);
+    check_max(cx, "rules", rules.len(), 16);
+    let total: usize = rules.iter().map(|r| rule(r).1).sum();
+    if total > 128 {
+        cx.error_at(
+            "rules",
+            format!("the rules have {total} matches in total; at most 128 are allowed"),
+        );
+    }
+    check_unique_rule_names(cx, rules.iter().map(|r| rule(r).0));
+}
+
+/// The lists of an HTTPRoute or GRPCRoute rule, in this order: at most 64 `matches`, the
+/// `filters` (checked by the kind's `validate_filters`) and at most 16 `backendRefs`.
+pub(super) fn validate_rule_lists<M: Validate, F, B: Validate>(
+    cx: &mut Cx,
+    matches: &[M],
+    filters: &[F],
+    validate_filters: fn(&mut Cx, &[F]),
+    backend_refs: &[B],
+) {
+    cx.list("matches", matches);
+    check_max(cx, "matches", matches.len(), 64);
+    validate_filters(cx, filters);
+    cx.list("backendRefs", backend_refs);
+    check_max(cx, "backendRefs", backend_refs.len(), 16);
+}
+
 impl Validate for HttpRoute {
     fn validate(&self, cx: &mut Cx) {
-        validate_parent_refs(cx, &self.parent_refs);
-        validate_hostnames(cx, &self.hostnames, 16);
-        cx.list("rules", &self.rules);
-        check_max(cx, "rules", self.rules.len(), 16);
-        let total: usize = self.rules.iter().map(|r| r.matches.len()).sum();
-        if total > 128 {
-            cx.error_at(
-                "rules",
-                format!("the rules have {total} matches in total; at most 128 are allowed"),
-            );
-        }
-        check_unique_rule_names(cx, self.rules.iter().map(|r| r.name.as_deref()));
+        validate_route(cx, &self.parent_refs, &self.hostnames, &self.rules, |r| {
+            (r.name.as_deref(), r.matches.len())
+        });
     }
 }
 
 impl Validate for HttpRouteRule {
     fn validate(&self, cx: &mut Cx) {
-        cx.list("matches", &self.matches);
-        check_max(cx, "matches", self.matches.len(), 64);
-        validate_http_filters(cx, &self.filters);
-        cx.list("backendRefs", &self.backend_refs);
-        check_max(cx, "backendRefs", self.backend_refs.len(), 16);
+        validate_rule_lists(
+            cx,
+            &self.matches,
+            &self.filters,
+            validate_http_filters,
+            &self.backend_refs,
+        );
         cx.opt("timeouts", &self.timeouts);
         cx.opt("retry", &self.retry);
         cx.opt("sessionPersistence", &self.session_persistence);

@@ -5,6 +5,7 @@ use super::{
     GROUP, check_group, check_kind, check_max, check_max_len, check_namespace, check_port,
     check_section_name,
 };
+use crate::resources::names::is_ip;
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 
@@ -101,7 +102,7 @@ pub(super) fn validate_hostnames(cx: &mut Cx, hostnames: &[String], max: usize) 
     cx.field("hostnames", |cx| {
         for (i, h) in hostnames.iter().enumerate() {
             cx.index(i, |cx| {
-                if h.parse::<std::net::IpAddr>().is_ok() {
+                if is_ip(h) {
                     cx.error(format!("{h:?} is an IP address; route hostnames must be DNS names"));
                 } else if !super::is_hostname(h) {
                     let msg = format!("{h:?} is not a valid hostname: use lowercase DNS labels, optionally prefixed by `*.`");

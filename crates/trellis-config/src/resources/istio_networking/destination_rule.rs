@@ -17,6 +17,7 @@ pub use tls::*;
 
 use super::virtual_service::{PortSelector, checks};
 use crate::resources::common::{Duration, Labels, WorkloadSelector};
+use crate::resources::names::{self, Wording};
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 
@@ -124,8 +125,8 @@ impl Validate for DestinationRule {
     fn validate(&self, cx: &mut Cx) {
         if self.host.is_empty() {
             cx.require("host", false);
-        } else if let Err(e) = checks::wildcard_domain(&self.host) {
-            cx.error_at("host", e);
+        } else if let Err(e) = names::check_wildcard_domain(&self.host) {
+            cx.error_at("host", e.message(Wording::Brief));
         }
         cx.opt("trafficPolicy", &self.traffic_policy);
         cx.list("subsets", &self.subsets);
@@ -236,7 +237,8 @@ impl Validate for TunnelSettings {
         }
         if self.target_host.is_empty() {
             cx.require("targetHost", false);
-        } else if checks::fqdn(&self.target_host).is_err() && !checks::is_ip(&self.target_host) {
+        } else if names::check_fqdn(&self.target_host).is_err() && !names::is_ip(&self.target_host)
+        {
             cx.error_at(
                 "targetHost",
                 format!(
@@ -265,7 +267,7 @@ impl Validate for Subset {
     fn validate(&self, cx: &mut Cx) {
         if self.name.is_empty() {
             cx.require("name", false);
-        } else if !checks::is_dns_label(&self.name) {
+        } else if !names::is_dns1123_label_any_case(&self.name) {
             cx.error_at(
                 "name",
                 format!(

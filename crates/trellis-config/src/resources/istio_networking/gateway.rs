@@ -8,8 +8,9 @@ pub use names::PortProtocol;
 pub use tls::*;
 
 use crate::resources::common::Labels;
+use crate::resources::names::is_ip;
 use crate::validate::{Cx, Validate};
-use names::{UNIX_PREFIX, check_namespaced_host, check_port, check_unix_address, is_ip, warn};
+use names::{UNIX_PREFIX, check_namespaced_host, check_port, check_unix_address, warn};
 use serde::Deserialize;
 
 /// Istio Gateway spec: which proxies (`selector`) listen on which `servers`.

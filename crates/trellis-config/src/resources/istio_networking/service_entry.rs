@@ -9,8 +9,10 @@ pub use workload::*;
 use super::NetworkingWorkloadSelector;
 use super::gateway::PortProtocol;
 use super::gateway::names::{
-    check_fqdn, check_ip_or_cidr, check_labels, check_partial_wildcard, check_port,
-    check_port_name, check_protocol, check_wildcard_domain, is_dns1123_label, is_ip, warn,
+    check_labels, check_partial_wildcard, check_port, check_port_name, check_protocol, warn,
+};
+use crate::resources::names::{
+    Wording, check_fqdn, check_ip_or_cidr, check_wildcard_domain, is_dns1123_label_any_case, is_ip,
 };
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
@@ -102,7 +104,7 @@ impl Validate for ServiceEntry {
             for (i, a) in self.addresses.iter().enumerate() {
                 cidr |= a.contains('/');
                 if let Err(e) = check_ip_or_cidr(a) {
-                    cx.index(i, |cx| cx.error(e));
+                    cx.index(i, |cx| cx.error(e.message(Wording::Explain)));
                 }
             }
         });
@@ -171,7 +173,7 @@ impl ServiceEntry {
                         return;
                     }
                     if let Err(e) = check_wildcard_domain(h) {
-                        cx.error(e);
+                        cx.error(e.message(Wording::Explain));
                     }
                     if self.resolution != ServiceEntryResolution::DynamicDns
                         && let Err(e) = check_partial_wildcard(h)
@@ -223,12 +225,11 @@ impl ServiceEntry {
         let mode = self.resolution.as_str();
         if self.endpoints.is_empty() {
             // The hosts themselves are resolved, so they must be real names.
-            if let Some((i, e)) = self
-                .hosts
-                .iter()
-                .enumerate()
-                .find_map(|(i, h)| check_fqdn(h).err().map(|e| (i, e)))
-            {
+            if let Some((i, e)) = self.hosts.iter().enumerate().find_map(|(i, h)| {
+                check_fqdn(h)
+                    .err()
+                    .map(|e| (i, e.message(Wording::Explain)))
+            }) {
                 cx.field("hosts", |cx| {
                     cx.index(i, |cx| cx.error(format!("without endpoints, resolution {mode} resolves the hosts, so they must be fully qualified names: {e}")))
                 });
@@ -307,7 +308,7 @@ fn validate_export_to(cx: &mut Cx, export_to: &[String]) {
             cx.index(i, |cx| {
                 if seen.contains(&e.as_str()) {
                     cx.error(format!("duplicate exportTo entry {e:?}"));
-                } else if !matches!(e.as_str(), "." | "*" | "~") && !is_dns1123_label(e) {
+                } else if !matches!(e.as_str(), "." | "*" | "~") && !is_dns1123_label_any_case(e) {
                     cx.error(format!(
                         "exportTo entry {e:?} must be \".\", \"*\", \"~\" or a namespace name"
                     ));

@@ -6,11 +6,11 @@ mod egress;
 pub use egress::*;
 
 use super::gateway::names::{
-    UNIX_PREFIX, check_fqdn, check_port, check_port_name, check_protocol, check_unix_address,
-    check_wildcard_domain, is_ip, warn,
+    UNIX_PREFIX, check_port, check_port_name, check_protocol, check_unix_address, warn,
 };
 use super::{ConnectionPoolSettings, Destination, PortProtocol, ServerTlsMode, ServerTlsSettings};
 use crate::resources::common::Labels;
+use crate::resources::names::{check_fqdn, check_wildcard_domain, is_ip};
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 

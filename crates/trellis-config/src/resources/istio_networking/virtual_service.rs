@@ -16,6 +16,7 @@ pub use l4::*;
 pub use policy::*;
 
 use crate::resources::common::{Duration, Percent};
+use crate::resources::names::{self, Wording};
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 
@@ -197,9 +198,9 @@ impl VirtualService {
             for (i, h) in self.hosts.iter().enumerate() {
                 // `outbound_.<port>_._.<host>` names are SNI values of AUTO_PASSTHROUGH gateways.
                 let auto_sni = gateway_only && h.starts_with("outbound_");
-                let problem = match checks::wildcard_domain(h) {
-                    Err(_) if auto_sni || checks::is_ip(h) => None,
-                    Err(e) => Some(e),
+                let problem = match names::check_wildcard_domain(h) {
+                    Err(_) if auto_sni || names::is_ip(h) => None,
+                    Err(e) => Some(e.message(Wording::Brief)),
                     Ok(()) if h == "*" && !gateway_only => Some(MESH_WILDCARD.to_owned()),
                     Ok(()) => None,
                 };
@@ -351,16 +352,16 @@ impl Validate for Destination {
             cx.require("host", false);
         } else if self.host == "*" {
             cx.error_at("host", "destination host cannot be `*`; name a service");
-        } else if let Err(e) = checks::wildcard_domain(&self.host) {
+        } else if let Err(e) = names::check_wildcard_domain(&self.host) {
             let hint = if self.host.contains(':') {
                 " (put the port in `port.number`)"
             } else {
                 ""
             };
-            cx.error_at("host", format!("{e}{hint}"));
+            cx.error_at("host", format!("{}{hint}", e.message(Wording::Brief)));
         }
         if let Some(s) = &self.subset
-            && !checks::is_dns_label(s)
+            && !names::is_dns1123_label_any_case(s)
         {
             cx.error_at(
                 "subset",

@@ -1,7 +1,7 @@
 //! Linkerd `AuthorizationPolicy` (a target plus the authentications every client must pass) and
 //! `MeshTLSAuthentication` (clients by mTLS identity).
 
-use crate::resources::core::is_dns_label;
+use crate::resources::names::is_dns1123_label;
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 
@@ -128,8 +128,10 @@ fn check_kind(
 /// Linkerd's identity pattern: DNS labels joined by dots, the first of which may be `*`.
 pub(crate) fn check_identity(cx: &mut Cx, id: &str) {
     let mut labels = id.split('.');
-    let first_ok = labels.next().is_some_and(|l| l == "*" || is_dns_label(l));
-    if !(first_ok && labels.all(is_dns_label)) {
+    let first_ok = labels
+        .next()
+        .is_some_and(|l| l == "*" || is_dns1123_label(l));
+    if !(first_ok && labels.all(is_dns1123_label)) {
         cx.error(format!(
             "{id:?} is not a valid identity; expected e.g. \"web.default.serviceaccount.identity.linkerd.cluster.local\", \"*.cluster.local\" or \"*\""
         ));

@@ -4,7 +4,8 @@
 use super::authz::check_identity;
 use super::network::Network;
 use crate::resources::common::{IntOrString, LabelSelector};
-use crate::resources::core::{check_port_ref, is_dns_label};
+use crate::resources::core::check_port_ref;
+use crate::resources::names::is_dns1123_label;
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 
@@ -142,7 +143,7 @@ impl Validate for ServerRef {
             true,
         );
         if let Some(name) = &self.name
-            && !is_dns_label(name)
+            && !is_dns1123_label(name)
         {
             cx.error_at(
                 "name",
@@ -203,7 +204,7 @@ impl Validate for ServiceAccountRef {
         ] {
             if let Some(v) = v
                 && !v.is_empty()
-                && !is_dns_label(v)
+                && !is_dns1123_label(v)
             {
                 cx.error_at(
                     field,

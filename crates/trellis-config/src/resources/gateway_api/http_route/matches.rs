@@ -93,6 +93,23 @@ pub enum HttpMethod {
     Patch,
 }
 
+impl HttpMethod {
+    /// The method as it appears on the request line (and as users write it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Head => "HEAD",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+            Self::Connect => "CONNECT",
+            Self::Options => "OPTIONS",
+            Self::Trace => "TRACE",
+            Self::Patch => "PATCH",
+        }
+    }
+}
+
 impl HttpPathMatch {
     /// Type with the default (`PathPrefix`) applied.
     pub fn effective_type(&self) -> PathMatchType {

@@ -2,10 +2,10 @@
 //! `WorkloadGroup` (the template and readiness probe VMs register with).
 
 use super::super::gateway::names::{
-    UNIX_PREFIX, check_fqdn, check_labels, check_port, check_port_name, check_unix_address, is_ip,
-    warn,
+    UNIX_PREFIX, check_labels, check_port, check_port_name, check_unix_address, warn,
 };
 use crate::resources::common::Labels;
+use crate::resources::names::{check_fqdn, is_ip};
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 use std::collections::BTreeMap;

@@ -5,6 +5,7 @@ use super::checks;
 use super::http::set;
 use crate::diag::{Code, Severity};
 use crate::resources::common::RegexString;
+use crate::resources::names;
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 
@@ -23,7 +24,7 @@ impl Validate for Delegate {
         if let Some(ns) = self
             .namespace
             .as_deref()
-            .filter(|n| !n.is_empty() && !checks::is_dns_label(n))
+            .filter(|n| !n.is_empty() && !names::is_dns1123_label_any_case(n))
         {
             cx.error_at("namespace", format!("{ns:?} is not a valid namespace name"));
         }

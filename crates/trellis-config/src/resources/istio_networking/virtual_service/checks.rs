@@ -1,11 +1,12 @@
-//! Value checks Istio's validation webhook applies to networking resources: host names, ports,
-//! durations, subnets, header names, gateway references and `exportTo`. Shared by
-//! VirtualService and DestinationRule (and free for the other `networking.istio.io` kinds).
+//! Value checks Istio's validation webhook applies to networking resources: host coverage, ports,
+//! durations, header names, gateway references and `exportTo`. Shared by VirtualService and
+//! DestinationRule (and free for the other `networking.istio.io` kinds). Host names and subnets
+//! are checked by [`crate::resources::names`], worded with [`Wording::Brief`].
 
 use crate::diag::{Code, Severity};
 use crate::resources::common::Duration;
+use crate::resources::names::{Wording, check_fqdn, is_dns1123_label_any_case};
 use crate::validate::Cx;
-use std::net::IpAddr;
 
 /// Istio's mesh-internal gateway name: rules bound to it apply to sidecars.
 pub(crate) const MESH_GATEWAY: &str = "mesh";
@@ -35,115 +36,6 @@ pub(crate) fn port(cx: &mut Cx, name: &str, p: Option<u32>) {
             format!("port number {p} must be in the range 1..65535"),
         );
     }
-}
-
-/// RFC 1123 label as Istio checks it (upper case is accepted, as in Istio).
-pub(crate) fn is_dns_label(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b.len() <= 63
-        && b[0].is_ascii_alphanumeric()
-        && b[b.len() - 1].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
-}
-
-/// A first label that may carry a wildcard: `*`, `*foo`, `*-foo` or a plain label.
-fn is_wildcard_label(s: &str) -> bool {
-    if s == "*" {
-        return true;
-    }
-    let rest = s
-        .strip_prefix("*-")
-        .or_else(|| s.strip_prefix('*'))
-        .unwrap_or(s);
-    s.len() <= 63 && is_dns_label(rest)
-}
-
-fn dns_preconditions(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("empty domain name not allowed".into());
-    }
-    if name.len() > 255 {
-        return Err(format!(
-            "domain name {name:?} is too long (max 255 characters)"
-        ));
-    }
-    Ok(())
-}
-
-fn dns_labels(domain: &str, labels: &str) -> Result<(), String> {
-    let parts: Vec<&str> = labels.split('.').collect();
-    let tld = parts.last().copied().unwrap_or_default();
-    if !tld.is_empty() && tld.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "domain name {domain:?} is invalid: the top-level label {tld:?} cannot be all digits"
-        ));
-    }
-    for (i, label) in parts.iter().enumerate() {
-        // A trailing dot (`istio.io.`) is an unambiguous absolute name.
-        if i == parts.len() - 1 && label.is_empty() && i > 0 {
-            return Ok(());
-        }
-        if !is_dns_label(label) {
-            return Err(format!(
-                "domain name {domain:?} is invalid (label {label:?} is not a DNS-1123 label)"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// A fully qualified or short DNS name without wildcards.
-pub(crate) fn fqdn(name: &str) -> Result<(), String> {
-    dns_preconditions(name)?;
-    dns_labels(name, name)
-}
-
-/// A DNS name whose first label may be a wildcard (`*.example.com`, `*`).
-pub(crate) fn wildcard_domain(name: &str) -> Result<(), String> {
-    dns_preconditions(name)?;
-    let (first, rest) = match name.split_once('.') {
-        Some((f, r)) => (f, Some(r)),
-        None => (name, None),
-    };
-    if !is_wildcard_label(first) {
-        return Err(format!(
-            "domain name {name:?} is invalid (label {first:?} is not a DNS-1123 label or wildcard)"
-        ));
-    }
-    match rest {
-        Some(r) => dns_labels(name, r),
-        None => Ok(()),
-    }
-}
-
-pub(crate) fn is_ip(s: &str) -> bool {
-    s.parse::<IpAddr>().is_ok()
-}
-
-/// An IP address or CIDR block (`10.0.0.0/8`, `2001:db8::/32`).
-pub(crate) fn ip_or_subnet(s: &str) -> Result<(), String> {
-    let (ip, prefix) = match s.split_once('/') {
-        Some((ip, p)) => (ip, Some(p)),
-        None => (s, None),
-    };
-    let Ok(addr) = ip.parse::<IpAddr>() else {
-        return Err(format!(
-            "{s:?} is not an IP address or CIDR block (e.g. 10.0.0.0/8)"
-        ));
-    };
-    if let Some(p) = prefix {
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        match p.parse::<u8>() {
-            Ok(n) if n <= max => {}
-            _ => {
-                return Err(format!(
-                    "{s:?} has an invalid prefix length; expected 0..{max}"
-                ));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Is host `a` covered by host `b`? Mirrors Istio's `host.Name.SubsetOf`: `a.foo.com` and
@@ -216,17 +108,17 @@ pub(crate) fn gateway_names(cx: &mut Cx, field: &str, names: &[String]) {
                     Some((ns, name)) => {
                         if ns.is_empty() || name.is_empty() {
                             cx.error(format!("gateway {g:?}: namespace and name cannot be empty"));
-                        } else if !is_dns_label(ns) {
+                        } else if !is_dns1123_label_any_case(ns) {
                             cx.error(format!("gateway {g:?}: {ns:?} is not a valid namespace"));
-                        } else if !is_dns_label(name) {
+                        } else if !is_dns1123_label_any_case(name) {
                             cx.error(format!(
                                 "gateway {g:?}: {name:?} is not a valid gateway name"
                             ));
                         }
                     }
                     None => {
-                        if let Err(e) = fqdn(g) {
-                            cx.error(format!("gateway {g:?}: {e}"));
+                        if let Err(e) = check_fqdn(g) {
+                            cx.error(format!("gateway {g:?}: {}", e.message(Wording::Brief)));
                         } else if let Some((name, ns)) = g.split_once('.') {
                             let ns = ns.split('.').next().unwrap_or(ns);
                             cx.report(
@@ -251,7 +143,10 @@ pub(crate) fn export_to(cx: &mut Cx, entries: &[String], allow_none: bool) {
         let mut seen: Vec<&str> = Vec::new();
         for (i, e) in entries.iter().enumerate() {
             cx.index(i, |cx| {
-                let ok = e == "." || e == "*" || (e == "~" && allow_none) || is_dns_label(e);
+                let ok = e == "."
+                    || e == "*"
+                    || (e == "~" && allow_none)
+                    || is_dns1123_label_any_case(e);
                 if !ok {
                     let what = if e == "~" {
                         "`~` is only allowed on ServiceEntry"
@@ -281,26 +176,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn domains() {
-        assert!(wildcard_domain("reviews").is_ok());
-        assert!(wildcard_domain("*.bookinfo.com").is_ok());
-        assert!(wildcard_domain("*").is_ok());
-        assert!(wildcard_domain("istio.io.").is_ok());
-        assert!(wildcard_domain("reviews:9080").is_err());
-        assert!(wildcard_domain("http://reviews").is_err());
-        assert!(wildcard_domain("a.*.com").is_err());
-        assert!(wildcard_domain("").is_err());
-        assert!(fqdn("*.foo").is_err());
-        assert!(fqdn("foo.123").is_err());
-    }
-
-    #[test]
-    fn subnets_and_hosts() {
-        assert!(ip_or_subnet("10.0.0.0/8").is_ok());
-        assert!(ip_or_subnet("10.1.2.3").is_ok());
-        assert!(ip_or_subnet("2001:db8::/32").is_ok());
-        assert!(ip_or_subnet("10.0.0.0/33").is_err());
-        assert!(ip_or_subnet("example.com").is_err());
+    fn host_subsets() {
         assert!(host_subset_of("a.foo.com", "*.foo.com"));
         assert!(host_subset_of("*.a.foo.com", "*.foo.com"));
         assert!(host_subset_of("anything", "*"));

@@ -4,6 +4,7 @@
 
 use super::{Destination, RouteContext, checks, weight};
 use crate::resources::common::{Labels, StringMatch};
+use crate::resources::names;
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -63,7 +64,7 @@ impl HttpMatchRequest {
         checks::port(cx, "port", self.port);
         checks::gateway_names(cx, "gateways", &self.gateways);
         if let Some(ns) = self.source_namespace.as_deref().filter(|s| !s.is_empty())
-            && !checks::is_dns_label(ns)
+            && !names::is_dns1123_label_any_case(ns)
         {
             cx.error_at(
                 "sourceNamespace",

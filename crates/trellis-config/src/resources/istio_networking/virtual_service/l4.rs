@@ -3,6 +3,7 @@
 use super::{RouteDestination, checks};
 use crate::diag::{Code, Severity};
 use crate::resources::common::Labels;
+use crate::resources::names::{self, Wording};
 use crate::validate::{Cx, Validate};
 use serde::Deserialize;
 
@@ -88,15 +89,15 @@ impl TlsMatchAttributes {
 }
 
 fn sni_host(cx: &mut Cx, sni: &str, hosts: &[String]) {
-    if let Err(e) = checks::wildcard_domain(sni) {
-        if checks::is_ip(sni) {
+    if let Err(e) = names::check_wildcard_domain(sni) {
+        if names::is_ip(sni) {
             cx.report(
                 Severity::Warning,
                 Code::SchemaValidation,
                 format!("SNI host {sni:?} is an IP address; the SNI spec forbids that and most clients never send one"),
             );
         } else {
-            cx.error(e);
+            cx.error(e.message(Wording::Brief));
         }
         return;
     }
@@ -124,9 +125,9 @@ impl Validate for L4MatchAttributes {
         subnets(cx, &self.destination_subnets);
         checks::port(cx, "port", self.port);
         if let Some(s) = self.source_subnet.as_deref().filter(|s| !s.is_empty())
-            && let Err(e) = checks::ip_or_subnet(s)
+            && let Err(e) = names::check_ip_or_cidr(s)
         {
-            cx.error_at("sourceSubnet", e);
+            cx.error_at("sourceSubnet", e.message(Wording::Brief));
         }
         checks::gateway_names(cx, "gateways", &self.gateways);
         source_namespace(cx, &self.source_namespace);
@@ -146,8 +147,8 @@ fn routes(cx: &mut Cx, route: &[RouteDestination], what: &str) {
 fn subnets(cx: &mut Cx, list: &[String]) {
     cx.field("destinationSubnets", |cx| {
         for (i, s) in list.iter().enumerate() {
-            if let Err(e) = checks::ip_or_subnet(s) {
-                cx.index(i, |cx| cx.error(e));
+            if let Err(e) = names::check_ip_or_cidr(s) {
+                cx.index(i, |cx| cx.error(e.message(Wording::Brief)));
             }
         }
     });
@@ -155,7 +156,7 @@ fn subnets(cx: &mut Cx, list: &[String]) {
 
 fn source_namespace(cx: &mut Cx, ns: &Option<String>) {
     if let Some(ns) = ns.as_deref().filter(|s| !s.is_empty())
-        && !checks::is_dns_label(ns)
+        && !names::is_dns1123_label_any_case(ns)
     {
         cx.error_at(
             "sourceNamespace",

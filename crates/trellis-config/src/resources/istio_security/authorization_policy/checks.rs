@@ -2,8 +2,8 @@
 //! `pkg/config/security` (ValidateAttribute, CheckServiceAccount, CheckValidPathTemplate, ...).
 
 use super::Condition;
-use crate::resources::istio_networking::names::check_ip_or_cidr;
 use crate::resources::istio_security::error_at_index;
+use crate::resources::names::{Wording, check_ip_or_cidr};
 use crate::validate::Cx;
 
 /// How the values of a condition key are checked.
@@ -101,7 +101,7 @@ pub(super) fn check_condition(cx: &mut Cx, c: &Condition) {
 pub(super) fn check_ips(cx: &mut Cx, field: &str, values: &[String]) {
     for (i, v) in values.iter().enumerate() {
         if let Err(e) = check_ip_or_cidr(v) {
-            error_at_index(cx, field, i, e);
+            error_at_index(cx, field, i, e.message(Wording::Explain));
         }
     }
 }
