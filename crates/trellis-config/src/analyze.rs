@@ -20,6 +20,11 @@ pub use index::Index;
 /// Everything `trellis analyze` reports for `loaded`: loading diagnostics and every check's
 /// findings, sorted by file and position, without duplicates.
 pub fn analyze(loaded: &Loaded) -> Vec<Diagnostic> {
+    analyze_and_compile(loaded).0
+}
+
+/// [`analyze`], also returning the compiled model (the analysis compiles it anyway).
+pub fn analyze_and_compile(loaded: &Loaded) -> (Vec<Diagnostic>, crate::compile::Compiled) {
     let index = Index::build(&loaded.resources);
     let mut report = Report::default();
     index.report_duplicates(&mut report);
@@ -34,8 +39,8 @@ pub fn analyze(loaded: &Loaded) -> Vec<Diagnostic> {
     );
     let mut all = loaded.diagnostics.clone();
     all.extend(report.into_diags());
-    all.extend(compiled.diagnostics);
+    all.extend(compiled.diagnostics.iter().cloned());
     all.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     all.dedup();
-    all
+    (all, compiled)
 }

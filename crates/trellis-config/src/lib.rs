@@ -8,6 +8,7 @@ pub mod compile;
 pub mod diag;
 pub mod load;
 pub mod report;
+pub mod snapshot;
 pub mod resources;
 pub mod validate;
 pub mod yaml;
