@@ -8,8 +8,8 @@ pub mod compile;
 pub mod diag;
 pub mod load;
 pub mod report;
-pub mod snapshot;
 pub mod resources;
+pub mod snapshot;
 pub mod validate;
 pub mod yaml;
 

@@ -1,0 +1,18 @@
+//! The Trellis data plane. The proxy never links Kubernetes crates: it consumes the mesh model
+//! (`trellis-model`), from a directory today and over xDS later.
+//!
+//! Built bottom-up; each module is usable and tested on its own:
+//! - [`route`]: the model's routes compiled into a table matched per request;
+//! - [`balance`]: endpoint selection (round robin, least request, random, peak EWMA, ring hash,
+//!   Maglev);
+//! - [`resilience`]: outlier detection, connection-pool limits, retry policy, budgets and backoff;
+//! - [`detect`] and [`tcp`]: protocol detection on accepted connections and opaque TCP proxying;
+//! - [`telemetry`]: response flags, access-log lines and request ids.
+#![forbid(unsafe_code)]
+
+pub mod balance;
+pub mod detect;
+pub mod resilience;
+pub mod route;
+pub mod tcp;
+pub mod telemetry;

@@ -1,0 +1,273 @@
+//! Compiled [`HttpMatch`]es and the per-lookup state that makes evaluating a hundred of
+//! them cheap.
+//!
+//! Two things dominate a linear walk over a large table: rules that cannot match the
+//! path, and repeated lookups of the same header. A [`PathGuard`] rejects the first with
+//! one masked comparison of the path's first eight bytes; a [`Probe`] keeps each header
+//! the table asks about, looked up at most once per request, in a fixed array on the
+//! stack.
+
+use http::{HeaderMap, HeaderName};
+use trellis_model::{HeaderMatch, HttpMatch, Labels, QueryMatch, StringMatch, selector_matches};
+
+use super::matcher::{MAX_PREFIXES, MatchError, StringMatcher};
+use super::view::RequestView;
+
+/// How many distinct header names a table caches per lookup; conditions on further names
+/// look the header up each time.
+const HEADER_SLOTS: usize = 8;
+
+/// The distinct header names of a table, interned at compile time into cache slots.
+#[derive(Debug, Default)]
+pub(crate) struct HeaderSlots(Vec<HeaderName>);
+
+impl HeaderSlots {
+    fn slot(&mut self, name: &HeaderName) -> Option<usize> {
+        if let Some(i) = self.0.iter().position(|n| n == name) {
+            return Some(i);
+        }
+        (self.0.len() < HEADER_SLOTS).then(|| {
+            self.0.push(name.clone());
+            self.0.len() - 1
+        })
+    }
+}
+
+/// A header as the request carries it, as far as matching cares.
+#[derive(Debug, Clone, Copy)]
+enum Seen<'a> {
+    /// Not looked up yet in this request.
+    Unknown,
+    Absent,
+    /// Sent once; `None` when the value is not UTF-8 (it can only match presence).
+    One(Option<&'a str>),
+    /// Sent several times; matched as the values joined with `,`, built on demand.
+    Many,
+}
+
+/// Per-lookup state: the request, the first bytes of its path as a word, and the headers
+/// looked up so far.
+pub(crate) struct Probe<'r, 'a> {
+    req: &'r RequestView<'a>,
+    path_head: u64,
+    headers: [Seen<'a>; HEADER_SLOTS],
+}
+
+impl<'r, 'a> Probe<'r, 'a> {
+    pub(crate) fn new(req: &'r RequestView<'a>) -> Self {
+        Probe {
+            req,
+            path_head: head_word(req.path.as_bytes()),
+            headers: [Seen::Unknown; HEADER_SLOTS],
+        }
+    }
+
+    fn header(&mut self, slot: Option<usize>, name: &HeaderName) -> Seen<'a> {
+        let fetch = |headers: &'a HeaderMap| {
+            let mut values = headers.get_all(name).iter();
+            match (values.next(), values.next()) {
+                (None, _) => Seen::Absent,
+                (Some(v), None) => Seen::One(std::str::from_utf8(v.as_bytes()).ok()),
+                (Some(_), Some(_)) => Seen::Many,
+            }
+        };
+        let Some(slot) = slot else {
+            return fetch(self.req.headers);
+        };
+        if let Seen::Unknown = self.headers[slot] {
+            self.headers[slot] = fetch(self.req.headers);
+        }
+        self.headers[slot]
+    }
+}
+
+/// The first (up to) eight bytes of `bytes` as a little-endian word, zero padded.
+fn head_word(bytes: &[u8]) -> u64 {
+    let mut word = [0u8; 8];
+    for (w, b) in word.iter_mut().zip(bytes) {
+        *w = *b;
+    }
+    u64::from_le_bytes(word)
+}
+
+/// A necessary condition on the path: it starts with one of up to [`MAX_PREFIXES`]
+/// literals, compared on their first eight bytes. It never rejects a path the match
+/// would accept; it only lets the table skip the full check for most that it would not.
+#[derive(Debug, Clone, Copy, Default)]
+struct PathGuard {
+    words: [u64; MAX_PREFIXES],
+    masks: [u64; MAX_PREFIXES],
+    /// 0 means unconstrained.
+    len: usize,
+}
+
+impl PathGuard {
+    fn new(uri: Option<&StringMatcher>) -> PathGuard {
+        let prefixes = uri
+            .map(StringMatcher::required_prefixes)
+            .unwrap_or_default();
+        let mut guard = PathGuard::default();
+        if prefixes.len() > MAX_PREFIXES || prefixes.iter().any(|p| p.is_empty()) {
+            return guard;
+        }
+        for (i, p) in prefixes.iter().enumerate() {
+            let n = p.len().min(8);
+            guard.words[i] = head_word(&p[..n]);
+            guard.masks[i] = if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 };
+        }
+        guard.len = prefixes.len();
+        guard
+    }
+
+    fn admits(&self, head: u64) -> bool {
+        self.len == 0
+            || self.words[..self.len]
+                .iter()
+                .zip(&self.masks)
+                .any(|(w, m)| head & m == *w)
+    }
+}
+
+/// A compiled [`HeaderMatch`].
+#[derive(Debug, Clone)]
+struct HeaderCond {
+    name: HeaderName,
+    slot: Option<usize>,
+    value: Option<StringMatcher>,
+    invert: bool,
+}
+
+impl HeaderCond {
+    fn compile(h: &HeaderMatch, slots: &mut HeaderSlots) -> Result<Self, MatchError> {
+        let name =
+            HeaderName::from_bytes(h.name.to_ascii_lowercase().as_bytes()).map_err(|_| {
+                MatchError::HeaderName {
+                    header: h.name.clone(),
+                }
+            })?;
+        let value = h
+            .value
+            .as_ref()
+            .map(|v| StringMatcher::compile(v, false))
+            .transpose()?;
+        Ok(HeaderCond {
+            slot: slots.slot(&name),
+            name,
+            value,
+            invert: h.invert,
+        })
+    }
+
+    /// Present (and matching, if a value is required), negated when `invert`. A header
+    /// sent several times is matched as its values joined with `,` (as Envoy does); only
+    /// that case allocates. A value that is not UTF-8 never matches a value condition.
+    fn holds(&self, probe: &mut Probe<'_, '_>) -> bool {
+        let seen = probe.header(self.slot, &self.name);
+        let positive = match (seen, &self.value) {
+            (Seen::Unknown | Seen::Absent, _) => false,
+            (_, None) => true,
+            (Seen::One(v), Some(m)) => v.is_some_and(|v| m.matches(v)),
+            (Seen::Many, Some(m)) => probe
+                .req
+                .headers
+                .get_all(&self.name)
+                .iter()
+                .map(|v| std::str::from_utf8(v.as_bytes()))
+                .collect::<Result<Vec<_>, _>>()
+                .is_ok_and(|parts| m.matches(&parts.join(","))),
+        };
+        positive != self.invert
+    }
+}
+
+/// A compiled [`QueryMatch`]: the first occurrence of the parameter, undecoded, must
+/// match.
+#[derive(Debug, Clone)]
+struct QueryCond {
+    name: Box<str>,
+    value: StringMatcher,
+}
+
+impl QueryCond {
+    fn compile(q: &QueryMatch) -> Result<Self, MatchError> {
+        Ok(QueryCond {
+            name: q.name.as_str().into(),
+            value: StringMatcher::compile(&q.value, false)?,
+        })
+    }
+
+    fn holds(&self, req: &RequestView<'_>) -> bool {
+        req.query_param(&self.name)
+            .is_some_and(|v| self.value.matches(v))
+    }
+}
+
+/// A compiled [`HttpMatch`]: all set conditions must hold.
+#[derive(Debug, Clone)]
+pub(crate) struct CompiledMatch {
+    guard: PathGuard,
+    gateways: Box<[Box<str>]>,
+    port: Option<u16>,
+    method: Option<StringMatcher>,
+    scheme: Option<StringMatcher>,
+    authority: Option<StringMatcher>,
+    uri: Option<StringMatcher>,
+    headers: Box<[HeaderCond]>,
+    query: Box<[QueryCond]>,
+    source_namespace: Option<Box<str>>,
+    source_labels: Labels,
+}
+
+impl CompiledMatch {
+    /// Compiles every condition of `m`; `ignore_uri_case` applies to `uri` only.
+    pub(crate) fn compile(m: &HttpMatch, slots: &mut HeaderSlots) -> Result<Self, MatchError> {
+        let string = |s: &Option<StringMatch>, ignore_case| {
+            s.as_ref()
+                .map(|s| StringMatcher::compile(s, ignore_case))
+                .transpose()
+        };
+        let uri = string(&m.uri, m.ignore_uri_case)?;
+        Ok(CompiledMatch {
+            guard: PathGuard::new(uri.as_ref()),
+            gateways: m.gateways.iter().map(|g| g.as_str().into()).collect(),
+            port: m.port,
+            method: string(&m.method, false)?,
+            scheme: string(&m.scheme, false)?,
+            authority: string(&m.authority, false)?,
+            uri,
+            headers: m
+                .headers
+                .iter()
+                .map(|h| HeaderCond::compile(h, slots))
+                .collect::<Result<_, _>>()?,
+            query: m
+                .query_params
+                .iter()
+                .map(QueryCond::compile)
+                .collect::<Result<_, _>>()?,
+            source_namespace: m.source_namespace.as_deref().map(Into::into),
+            source_labels: m.source_labels.clone(),
+        })
+    }
+
+    /// Whether every condition holds; cheap integer and literal checks run before
+    /// regexes and header lookups so non-matching rules are rejected early.
+    pub(crate) fn holds(&self, probe: &mut Probe<'_, '_>) -> bool {
+        let req = probe.req;
+        let string = |m: &Option<StringMatcher>, v: &str| m.as_ref().is_none_or(|m| m.matches(v));
+        self.guard.admits(probe.path_head)
+            && (self.gateways.is_empty() || self.gateways.iter().any(|g| **g == *req.gateway))
+            && self.port.is_none_or(|p| req.port == Some(p))
+            && string(&self.method, req.method.as_str())
+            && string(&self.scheme, req.scheme)
+            && string(&self.authority, req.authority)
+            && string(&self.uri, req.path)
+            && self
+                .source_namespace
+                .as_deref()
+                .is_none_or(|ns| req.source_namespace == Some(ns))
+            && selector_matches(&self.source_labels, req.source_labels)
+            && self.headers.iter().all(|h| h.holds(probe))
+            && self.query.iter().all(|q| q.holds(req))
+    }
+}
