@@ -7,12 +7,16 @@
 //!   Maglev);
 //! - [`resilience`]: outlier detection, connection-pool limits, retry policy, budgets and backoff;
 //! - [`detect`] and [`tcp`]: protocol detection on accepted connections and opaque TCP proxying;
-//! - [`telemetry`]: response flags, access-log lines and request ids.
+//! - [`telemetry`]: response flags, access-log lines and request ids;
+//! - [`runtime`] and [`http`]: the mesh prepared for forwarding, and the HTTP/1.1 + h2c
+//!   outbound listener that routes, balances and forwards requests.
 #![forbid(unsafe_code)]
 
 pub mod balance;
 pub mod detect;
+pub mod http;
 pub mod resilience;
 pub mod route;
+pub mod runtime;
 pub mod tcp;
 pub mod telemetry;

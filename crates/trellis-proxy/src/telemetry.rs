@@ -3,6 +3,7 @@
 
 pub mod access_log;
 pub mod flags;
+pub mod metrics;
 pub mod request_id;
 
 pub use access_log::{AccessLogFormat, AccessLogRecord};

@@ -1,0 +1,122 @@
+//! The outbound HTTP listener: accepts HTTP/1.1 and h2c (prior knowledge) connections,
+//! routes each request by `Host`/`:authority` (absolute-form URIs too, for `HTTP_PROXY`
+//! use) through the current [`Runtime`], picks a destination and an endpoint, and
+//! forwards over a shared keep-alive client pool.
+//!
+//! Local outcomes carry a response flag in `x-trellis-flags` and a body naming it:
+//! unknown host or no route → 404 `NR`, no endpoint → 503 `UH`, connect failure → 503
+//! `UF`, route timeout → 504 `UT`, upstream reset → 503 `UC`. Retries, fault injection,
+//! mirroring and rewrites are not applied yet.
+
+mod forward;
+mod local;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::runtime::Runtime;
+
+/// Response header naming the response flags of a locally generated response.
+pub const FLAGS_HEADER: &str = "x-trellis-flags";
+
+/// Body of every response the listener returns: the upstream's stream, or a local one.
+pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+
+/// Listener settings that are not part of the mesh model.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// Upper bound on establishing an upstream TCP connection (failure is `UF`).
+    pub connect_timeout: Duration,
+    /// How long an idle upstream connection stays pooled.
+    pub pool_idle_timeout: Duration,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            connect_timeout: Duration::from_secs(10),
+            pool_idle_timeout: Duration::from_secs(90),
+        }
+    }
+}
+
+/// State shared by every connection of one listener.
+struct Proxy {
+    /// The current runtime; each request clones the `Arc` (no lock held across await).
+    runtime: watch::Receiver<Arc<Runtime>>,
+    /// HTTP/1.1 upstreams.
+    h1: Client<HttpConnector, Incoming>,
+    /// HTTP/2 (prior knowledge) upstreams: ports with protocol HTTP2/gRPC.
+    h2: Client<HttpConnector, Incoming>,
+}
+
+/// Serves `listener` until accepting fails fatally; abort the task to stop it. Publish a
+/// new [`Runtime`] through the `watch` sender to change configuration: requests already
+/// routed keep the runtime they started with.
+pub async fn serve(
+    listener: TcpListener,
+    runtime: watch::Receiver<Arc<Runtime>>,
+    opts: ServeOptions,
+) -> std::io::Result<()> {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    connector.set_connect_timeout(Some(opts.connect_timeout));
+    let h1 = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(opts.pool_idle_timeout)
+        .build(connector.clone());
+    let h2 = Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(opts.pool_idle_timeout)
+        .http2_only(true)
+        .build(connector);
+    let proxy = Arc::new(Proxy { runtime, h1, h2 });
+    let server = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) if is_transient(&e) => {
+                // Out of descriptors or a connection reset during accept: back off
+                // briefly instead of spinning or giving up.
+                tracing::warn!(error = %e, "accept failed, retrying");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "set_nodelay failed");
+        }
+        let proxy = Arc::clone(&proxy);
+        let server = server.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let proxy = Arc::clone(&proxy);
+                async move { Ok::<_, Infallible>(forward::handle(&proxy, req).await) }
+            });
+            if let Err(e) = server.serve_connection(TokioIo::new(stream), svc).await {
+                tracing::debug!(%peer, error = %e, "downstream connection ended with error");
+            }
+        });
+    }
+}
+
+/// Accept errors that concern one connection or a passing resource shortage (e.g. out
+/// of descriptors); anything else means the listener itself is broken.
+fn is_transient(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | Interrupted | WouldBlock | OutOfMemory
+    ) || matches!(e.raw_os_error(), Some(23 | 24 | 105)) // ENFILE, EMFILE, ENOBUFS
+}

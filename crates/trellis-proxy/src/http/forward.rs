@@ -1,0 +1,220 @@
+//! One request through the proxy: route, pick, rewrite headers, forward, and map
+//! failures to flagged local responses.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use ::http::header::{self, HeaderName};
+use ::http::uri::{Authority, PathAndQuery, Scheme};
+use ::http::{HeaderMap, Request, Response, Uri, Version};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use trellis_model::RouteAction;
+
+use super::{Proxy, ProxyBody, local};
+use crate::balance::PickContext;
+use crate::route::RequestView;
+use crate::runtime::{Backend, RouteRuntime, Upstream};
+use crate::telemetry::{RequestId, ResponseFlag, request_id};
+
+/// Connection-specific headers a proxy must not forward (RFC 9110 §7.6.1).
+static HOP_BY_HOP: [HeaderName; 6] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::TE,
+];
+
+/// What routing decided, owned so the request can be modified afterwards.
+struct Decision {
+    backend: Arc<Backend>,
+    endpoint: Option<(usize, Authority)>,
+    original: Option<Authority>,
+    route: usize,
+    destination: usize,
+    timeout: Option<std::time::Duration>,
+}
+
+/// Handles one downstream request; never fails (errors become local responses).
+pub(super) async fn handle(proxy: &Proxy, mut req: Request<Incoming>) -> Response<ProxyBody> {
+    let runtime = Arc::clone(&proxy.runtime.borrow());
+    let id = RequestId::from_request(req.headers());
+    req.headers_mut()
+        .insert(request_id::HEADER, id.header_value().clone());
+
+    let view = RequestView::new(req.method(), req.uri(), req.headers());
+    let raw_authority = match req.uri().authority() {
+        Some(a) => a.as_str(),
+        None => req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(""),
+    };
+    let Some(service) = runtime.service_for_authority(raw_authority) else {
+        return local::error(ResponseFlag::NoRoute, "unknown host");
+    };
+    let Some((route_index, route)) = service.table().find(&view) else {
+        return local::error(ResponseFlag::NoRoute, "no route matched");
+    };
+    match &route.action {
+        RouteAction::Redirect(r) => return local::redirect(route, r, &view),
+        RouteAction::DirectResponse { status, body } => {
+            return local::direct(*status, body.as_deref());
+        }
+        RouteAction::Forward(_) => {}
+    }
+    let decision = {
+        let Some(picked) = service
+            .table()
+            .pick_destination(route_index, rand::random::<u32>())
+        else {
+            return local::error(
+                ResponseFlag::NoHealthyUpstream,
+                "no destination with weight",
+            );
+        };
+        let destination = route
+            .action
+            .destinations()
+            .iter()
+            .position(|d| std::ptr::eq(d, picked))
+            .unwrap_or(0);
+        let backend = service
+            .route(route_index)
+            .and_then(|r| r.destinations.get(destination))
+            .and_then(|d| d.backends.as_ref())
+            .and_then(|set| set.for_port(picked.destination.port, view.port));
+        let Some(backend) = backend else {
+            return local::error(
+                ResponseFlag::NoHealthyUpstream,
+                "unknown destination service",
+            );
+        };
+        let ctx = PickContext {
+            random: rand::random(),
+            hash: None,
+            now: Instant::now(),
+        };
+        let (endpoint, original) = match backend.pick(&ctx) {
+            Some(Upstream::Endpoint { index, authority }) => {
+                (Some((index, authority.clone())), None)
+            }
+            Some(Upstream::OriginalDestination) => (None, Authority::try_from(raw_authority).ok()),
+            None => return local::error(ResponseFlag::NoHealthyUpstream, "no endpoint"),
+        };
+        Decision {
+            backend: Arc::clone(backend),
+            endpoint,
+            original,
+            route: route_index,
+            destination,
+            timeout: route.timeout,
+        }
+    };
+    let Some(route_rt) = service.route(decision.route) else {
+        return local::error(ResponseFlag::NoRoute, "route vanished");
+    };
+    forward(proxy, req, &decision, route_rt).await
+}
+
+/// Rewrites `req` for the chosen upstream and sends it, bounded by the route timeout.
+async fn forward(
+    proxy: &Proxy,
+    mut req: Request<Incoming>,
+    decision: &Decision,
+    route: &RouteRuntime,
+) -> Response<ProxyBody> {
+    let authority = match (&decision.endpoint, &decision.original) {
+        (Some((_, a)), _) | (None, Some(a)) => a.clone(),
+        (None, None) => {
+            return local::error(ResponseFlag::NoHealthyUpstream, "no original destination");
+        }
+    };
+    let dest = route.destinations.get(decision.destination);
+    // Keep the client's authority as Host (HTTP/2 clients send only `:authority`).
+    if !req.headers().contains_key(header::HOST)
+        && let Some(a) = req.uri().authority()
+        && let Ok(v) = header::HeaderValue::from_str(a.as_str())
+    {
+        req.headers_mut().insert(header::HOST, v);
+    }
+    strip_hop_by_hop(req.headers_mut());
+    route.request_headers.apply(req.headers_mut());
+    if let Some(d) = dest {
+        d.request_headers.apply(req.headers_mut());
+    }
+    let path = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    let mut parts = ::http::uri::Parts::default();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(authority);
+    parts.path_and_query = Some(path);
+    match Uri::from_parts(parts) {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(_) => return local::error(ResponseFlag::NoRoute, "cannot build upstream URI"),
+    }
+    let client = if decision.backend.http2() {
+        *req.version_mut() = Version::HTTP_2;
+        &proxy.h2
+    } else {
+        *req.version_mut() = Version::HTTP_11;
+        &proxy.h1
+    };
+
+    let state = decision
+        .endpoint
+        .as_ref()
+        .and_then(|(i, _)| decision.backend.endpoints().get(*i));
+    if let Some(s) = state {
+        s.start_request();
+    }
+    let started = Instant::now();
+    let sent = client.request(req);
+    let result = match decision.timeout {
+        Some(t) => tokio::time::timeout(t, sent).await.ok(),
+        None => Some(sent.await),
+    };
+    if let Some(s) = state {
+        s.finish_request(Some(started.elapsed()), Instant::now());
+    }
+    let mut resp = match result {
+        None => return local::error(ResponseFlag::UpstreamRequestTimeout, "route timeout"),
+        Some(Err(e)) if e.is_connect() => {
+            tracing::debug!(error = %e, "upstream connect failed");
+            return local::error(ResponseFlag::UpstreamConnectionFailure, "connect failed");
+        }
+        Some(Err(e)) => {
+            tracing::debug!(error = %e, "upstream request failed");
+            return local::error(
+                ResponseFlag::UpstreamConnectionTermination,
+                "upstream reset",
+            );
+        }
+        Some(Ok(resp)) => resp,
+    };
+    strip_hop_by_hop(resp.headers_mut());
+    if let Some(d) = dest {
+        d.response_headers.apply(resp.headers_mut());
+    }
+    route.response_headers.apply(resp.headers_mut());
+    resp.map(Either::Left)
+}
+
+/// Removes connection-specific headers, keeping `te: trailers` (gRPC needs it end to end).
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let trailers = headers
+        .get(header::TE)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    for name in &HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if trailers {
+        headers.insert(header::TE, header::HeaderValue::from_static("trailers"));
+    }
+}

@@ -1,0 +1,154 @@
+//! The per-label-set series and how they are exposed. The four HTTP families share one map (one
+//! lookup per request records all four), and the four TCP families another; a "view" registered
+//! per family reads the shared map at scrape time through prometheus-client's encoder.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+
+use super::family::{AtomicHistogram, SeriesMap};
+use super::labels::{RequestKey, TcpKey};
+
+/// Istio's duration buckets (milliseconds), stored in microseconds so sub-millisecond requests
+/// land in the right bucket and the sum stays an exact integer.
+pub(crate) const DURATION_BOUNDS_US: [u64; 19] = [
+    500,
+    1_000,
+    5_000,
+    10_000,
+    25_000,
+    50_000,
+    100_000,
+    250_000,
+    500_000,
+    1_000_000,
+    2_500_000,
+    5_000_000,
+    10_000_000,
+    30_000_000,
+    60_000_000,
+    300_000_000,
+    600_000_000,
+    1_800_000_000,
+    3_600_000_000,
+];
+
+/// Microseconds per exposed unit (milliseconds).
+pub(crate) const DURATION_SCALE: f64 = 1_000.0;
+
+/// Istio's byte-size buckets.
+pub(crate) const BYTES_BOUNDS: [u64; 8] =
+    [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// Everything recorded for one HTTP label set.
+#[derive(Debug)]
+pub(crate) struct RequestSeries {
+    pub requests: AtomicU64,
+    pub duration: AtomicHistogram,
+    pub request_bytes: AtomicHistogram,
+    pub response_bytes: AtomicHistogram,
+}
+
+impl Default for RequestSeries {
+    fn default() -> Self {
+        RequestSeries {
+            requests: AtomicU64::new(0),
+            duration: AtomicHistogram::new(DURATION_BOUNDS_US.len()),
+            request_bytes: AtomicHistogram::new(BYTES_BOUNDS.len()),
+            response_bytes: AtomicHistogram::new(BYTES_BOUNDS.len()),
+        }
+    }
+}
+
+/// Everything recorded for one TCP label set.
+#[derive(Debug, Default)]
+pub(crate) struct TcpSeries {
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    pub opened: AtomicU64,
+    pub closed: AtomicU64,
+}
+
+/// Which HTTP family a view exposes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum HttpMetric {
+    Requests,
+    Duration,
+    RequestBytes,
+    ResponseBytes,
+}
+
+/// One HTTP family, read from the shared map at scrape time.
+#[derive(Debug)]
+pub(crate) struct HttpView {
+    pub map: Arc<SeriesMap<RequestKey, RequestSeries>>,
+    pub metric: HttpMetric,
+}
+
+impl EncodeMetric for HttpView {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (key, series) in self.map.snapshot() {
+            let mut e = encoder.encode_family(&key)?;
+            let (histogram, bounds, scale) = match self.metric {
+                HttpMetric::Requests => {
+                    let n = series.requests.load(Ordering::Relaxed);
+                    e.encode_counter::<NoLabelSet, u64, f64>(&n, None)?;
+                    continue;
+                }
+                HttpMetric::Duration => (&series.duration, &DURATION_BOUNDS_US[..], DURATION_SCALE),
+                HttpMetric::RequestBytes => (&series.request_bytes, &BYTES_BOUNDS[..], 1.0),
+                HttpMetric::ResponseBytes => (&series.response_bytes, &BYTES_BOUNDS[..], 1.0),
+            };
+            let (sum, count, buckets) = histogram.export(bounds, scale);
+            e.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        match self.metric {
+            HttpMetric::Requests => MetricType::Counter,
+            _ => MetricType::Histogram,
+        }
+    }
+}
+
+/// Which TCP family a view exposes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum TcpMetric {
+    Sent,
+    Received,
+    Opened,
+    Closed,
+}
+
+/// One TCP family, read from the shared map at scrape time.
+#[derive(Debug)]
+pub(crate) struct TcpView {
+    pub map: Arc<SeriesMap<TcpKey, TcpSeries>>,
+    pub metric: TcpMetric,
+}
+
+impl EncodeMetric for TcpView {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        for (key, series) in self.map.snapshot() {
+            let value = match self.metric {
+                TcpMetric::Sent => &series.sent,
+                TcpMetric::Received => &series.received,
+                TcpMetric::Opened => &series.opened,
+                TcpMetric::Closed => &series.closed,
+            }
+            .load(Ordering::Relaxed);
+            encoder
+                .encode_family(&key)?
+                .encode_counter::<NoLabelSet, u64, f64>(&value, None)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
+}
