@@ -5,9 +5,11 @@
 //!
 //! Local outcomes carry a response flag in `x-trellis-flags` and a body naming it:
 //! unknown host or no route → 404 `NR`, no endpoint → 503 `UH`, connect failure → 503
-//! `UF`, route timeout → 504 `UT`, upstream reset → 503 `UC`. Retries, fault injection,
-//! mirroring and rewrites are not applied yet.
+//! `UF`, route timeout → 504 `UT`, upstream reset → 503 `UC`, connection-pool limit →
+//! 503 `UO`, retries exhausted on a local failure → 503 `URX`. Routes with a retry policy
+//! retry (see `attempt`); fault injection, mirroring and rewrites are not applied yet.
 
+mod attempt;
 mod forward;
 mod local;
 
@@ -57,9 +59,9 @@ struct Proxy {
     /// The current runtime; each request clones the `Arc` (no lock held across await).
     runtime: watch::Receiver<Arc<Runtime>>,
     /// HTTP/1.1 upstreams.
-    h1: Client<HttpConnector, Incoming>,
+    h1: attempt::UpstreamClient,
     /// HTTP/2 (prior knowledge) upstreams: ports with protocol HTTP2/gRPC.
-    h2: Client<HttpConnector, Incoming>,
+    h2: attempt::UpstreamClient,
 }
 
 /// Serves `listener` until accepting fails fatally; abort the task to stop it. Publish a

@@ -8,11 +8,13 @@
 
 mod backend;
 mod headers;
+mod retry;
 #[cfg(test)]
 mod tests;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use trellis_model::{Destination, HttpRoute, Mesh, RouteAction, Service, WeightedDestination};
 
@@ -20,6 +22,7 @@ use crate::route::{RouteError, RouteTable, split_authority};
 
 pub use backend::{Backend, BackendError, BackendSet, Upstream};
 pub use headers::{HeaderEdits, InvalidHeader};
+pub use retry::RouteRetry;
 
 /// Why a mesh could not be turned into a runtime; the caller keeps the previous one.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +46,17 @@ pub enum RuntimeError {
         /// The offending edit.
         #[source]
         source: InvalidHeader,
+    },
+    /// A route's retry budget is invalid.
+    #[error("service {service}: route {route}: {source}")]
+    Budget {
+        /// Service host.
+        service: String,
+        /// Route position.
+        route: usize,
+        /// What the budget rejected.
+        #[source]
+        source: crate::resilience::BudgetError,
     },
     /// A destination's endpoints or balancer settings are invalid.
     #[error("destination {host}: {source}")]
@@ -91,6 +105,8 @@ pub struct RouteRuntime {
     pub response_headers: HeaderEdits,
     /// One entry per destination of the route's forward action, in order.
     pub destinations: Box<[DestinationRuntime]>,
+    /// The route's retry policy, prepared; `None` when the route does not retry.
+    pub retry: Option<RouteRetry>,
 }
 
 /// A service as the HTTP layer routes to it.
@@ -206,6 +222,7 @@ fn finish_service<'m>(
         }
     };
     let mut prepared = Vec::with_capacity(routes.len());
+    let now = Instant::now();
     for (index, route) in routes.iter().enumerate() {
         let mut destinations = Vec::with_capacity(route.action.destinations().len());
         for wd in route.action.destinations() {
@@ -221,12 +238,23 @@ fn finish_service<'m>(
                     .map_err(header_err(index))?,
             });
         }
+        let retry = route
+            .retry
+            .as_ref()
+            .map(|p| RouteRetry::new(p, now))
+            .transpose()
+            .map_err(|source| RuntimeError::Budget {
+                service: service.host.clone(),
+                route: index,
+                source,
+            })?;
         prepared.push(RouteRuntime {
             request_headers: HeaderEdits::compile(&route.request_headers)
                 .map_err(header_err(index))?,
             response_headers: HeaderEdits::compile(&route.response_headers)
                 .map_err(header_err(index))?,
             destinations: destinations.into_boxed_slice(),
+            retry,
         });
     }
     Ok(ServiceRuntime {

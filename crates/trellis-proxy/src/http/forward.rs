@@ -11,7 +11,7 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 use trellis_model::RouteAction;
 
-use super::{Proxy, ProxyBody, local};
+use super::{Proxy, ProxyBody, attempt, local};
 use crate::balance::PickContext;
 use crate::route::RequestView;
 use crate::runtime::{Backend, RouteRuntime, Upstream};
@@ -167,35 +167,26 @@ async fn forward(
         &proxy.h1
     };
 
-    let state = decision
-        .endpoint
-        .as_ref()
-        .and_then(|(i, _)| decision.backend.endpoints().get(*i));
-    if let Some(s) = state {
-        s.start_request();
-    }
-    let started = Instant::now();
-    let sent = client.request(req);
+    // Held until the response headers arrive: `http2MaxRequests` concurrent requests.
+    let _permit = match decision.backend.limits().try_acquire_request() {
+        Ok(p) => p,
+        Err(o) => return attempt::overflow(o),
+    };
+    let endpoint = decision.endpoint.as_ref().map(|(i, _)| *i);
+    let sent = attempt::send(
+        client,
+        req,
+        &decision.backend,
+        endpoint,
+        route.retry.as_ref(),
+    );
     let result = match decision.timeout {
         Some(t) => tokio::time::timeout(t, sent).await.ok(),
         None => Some(sent.await),
     };
-    if let Some(s) = state {
-        s.finish_request(Some(started.elapsed()), Instant::now());
-    }
     let mut resp = match result {
         None => return local::error(ResponseFlag::UpstreamRequestTimeout, "route timeout"),
-        Some(Err(e)) if e.is_connect() => {
-            tracing::debug!(error = %e, "upstream connect failed");
-            return local::error(ResponseFlag::UpstreamConnectionFailure, "connect failed");
-        }
-        Some(Err(e)) => {
-            tracing::debug!(error = %e, "upstream request failed");
-            return local::error(
-                ResponseFlag::UpstreamConnectionTermination,
-                "upstream reset",
-            );
-        }
+        Some(Err(local)) => return local,
         Some(Ok(resp)) => resp,
     };
     strip_hop_by_hop(resp.headers_mut());

@@ -8,6 +8,7 @@ use http::uri::Authority;
 use trellis_model::Service;
 
 use crate::balance::{BalanceError, Balancer, EndpointState, Pick, PickContext};
+use crate::resilience::ConnectionPoolLimits;
 
 /// Why a backend could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +42,7 @@ pub struct Backend {
     balancer: Balancer,
     authorities: Box<[Authority]>,
     http2: bool,
+    limits: ConnectionPoolLimits,
 }
 
 impl Backend {
@@ -58,6 +60,12 @@ impl Backend {
     /// The live endpoint states, indexed as in [`Upstream::Endpoint`].
     pub fn endpoints(&self) -> &[EndpointState] {
         self.balancer.endpoints()
+    }
+
+    /// The circuit-breaker limits of this backend (effective `connectionPool`), shared by
+    /// every request routed to it.
+    pub fn limits(&self) -> &ConnectionPoolLimits {
+        &self.limits
     }
 
     /// Whether the upstream speaks HTTP/2 without negotiation (port protocol HTTP2/gRPC).
@@ -93,14 +101,14 @@ impl BackendSet {
                             .map_err(|_| BackendError::Address(s.address().to_owned()))
                     })
                     .collect::<Result<Box<[_]>, _>>()?;
-                let lb = service
-                    .effective_policy(subset, Some(port.number))
-                    .load_balancer_or_default();
+                let policy = service.effective_policy(subset, Some(port.number));
+                let lb = policy.load_balancer_or_default();
                 let balancer = Balancer::new(&lb, states)?.with_panic_mode(true);
                 let backend = Backend {
                     balancer,
                     authorities,
                     http2: port.protocol.is_http2(),
+                    limits: ConnectionPoolLimits::new(&policy.connection_pool),
                 };
                 Ok((port.number, Arc::new(backend)))
             })

@@ -1,0 +1,236 @@
+//! Sending a prepared request upstream: one attempt, or several under the route's retry
+//! policy, with per-try timeouts, jittered backoff, the route's retry budget and the
+//! backend's retry permits. The route timeout is applied by the caller around all of it.
+
+use std::time::{Duration, Instant};
+
+use ::http::{Request, Response, Uri};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Full};
+use hyper::body::{Body, Incoming};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+
+use super::{ProxyBody, local};
+use crate::balance::{EndpointState, PickContext};
+use crate::resilience::{AttemptOutcome, Overflow, Permit, RetryDecision};
+use crate::runtime::{Backend, RouteRetry, Upstream};
+use crate::telemetry::ResponseFlag;
+
+/// Request bodies up to this size are kept so a retry can send them again; larger (or
+/// unknown-length) bodies stream through and are never retried.
+const MAX_REPLAY_BODY: u64 = 64 * 1024;
+
+/// The pooled client every attempt goes through.
+pub(super) type UpstreamClient = Client<HttpConnector, ProxyBody>;
+
+/// How sending ended: the upstream's response, or a flagged local response.
+pub(super) type Sent = Result<Response<Incoming>, Response<ProxyBody>>;
+
+/// Sends `req` to endpoint `endpoint` of `backend` (already in `req`'s URI), retrying
+/// under `retry` when the route has a policy.
+pub(super) async fn send(
+    client: &UpstreamClient,
+    req: Request<Incoming>,
+    backend: &Backend,
+    endpoint: Option<usize>,
+    retry: Option<&RouteRetry>,
+) -> Sent {
+    let Some(retry) = retry else {
+        return once(client, req.map(Either::Left), backend, endpoint, None)
+            .await
+            .map_err(local_for);
+    };
+    if let Some(budget) = &retry.budget {
+        budget.deposit(Instant::now());
+    }
+    let (mut parts, body) = req.into_parts();
+    let body = match replayable(body).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(body)) => {
+            let req = Request::from_parts(parts, Either::Left(body));
+            return once(client, req, backend, endpoint, retry.per_try_timeout)
+                .await
+                .map_err(local_for);
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "reading the request body failed");
+            return Err(local::error(
+                ResponseFlag::DownstreamConnectionTermination,
+                "request body read failed",
+            ));
+        }
+    };
+    let mut endpoint = endpoint;
+    let mut retries_done = 0;
+    let mut _retry_permit: Option<Permit> = None;
+    loop {
+        let req = Request::from_parts(parts.clone(), Either::Right(Full::new(body.clone())));
+        let result = once(client, req, backend, endpoint, retry.per_try_timeout).await;
+        let outcome = match &result {
+            Ok(resp) => response_outcome(resp),
+            Err(o) => *o,
+        };
+        let decision = retry
+            .classifier
+            .decide(outcome, &parts.method, true, retries_done);
+        if let RetryDecision::DoNotRetry(reason) = decision {
+            return match (result, reason.response_flag()) {
+                (Ok(resp), _) => Ok(resp),
+                (Err(_), Some(flag)) => Err(local::error(flag, "attempts exhausted")),
+                (Err(o), None) => Err(local_for(o)),
+            };
+        }
+        if let Some(budget) = &retry.budget
+            && !budget.try_withdraw(Instant::now())
+        {
+            return result.map_err(|_| {
+                local::error(
+                    ResponseFlag::UpstreamRetryLimitExceeded,
+                    "retry budget exhausted",
+                )
+            });
+        }
+        match backend.limits().try_acquire_retry() {
+            Ok(p) => _retry_permit = Some(p),
+            Err(o) => return Err(overflow(o)),
+        }
+        drop(result);
+        retries_done += 1;
+        let delay = retry.backoff.delay(retries_done, &mut rand::rng());
+        tokio::time::sleep(delay).await;
+        endpoint = repick(backend, &mut parts.uri, endpoint);
+    }
+}
+
+/// The local 503 `UO` for a circuit-breaker overflow.
+pub(super) fn overflow(o: Overflow) -> Response<ProxyBody> {
+    local::error(o.response_flag(), &o.to_string())
+}
+
+/// One attempt, counted as in flight on its endpoint while it runs.
+async fn once(
+    client: &UpstreamClient,
+    req: Request<ProxyBody>,
+    backend: &Backend,
+    endpoint: Option<usize>,
+    per_try: Option<Duration>,
+) -> Result<Response<Incoming>, AttemptOutcome> {
+    let mut in_flight = endpoint
+        .and_then(|i| backend.endpoints().get(i))
+        .map(InFlight::start);
+    let sent = client.request(req);
+    let result = match per_try {
+        Some(t) => match tokio::time::timeout(t, sent).await {
+            Ok(r) => r,
+            Err(_) => return Err(AttemptOutcome::PerTryTimeout),
+        },
+        None => sent.await,
+    };
+    match result {
+        Ok(resp) => {
+            if let Some(f) = in_flight.as_mut() {
+                f.answered = true;
+            }
+            Ok(resp)
+        }
+        Err(e) if e.is_connect() => {
+            tracing::debug!(error = %e, "upstream connect failed");
+            Err(AttemptOutcome::ConnectFailure)
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "upstream request failed");
+            Err(AttemptOutcome::Reset)
+        }
+    }
+}
+
+/// The local response for a failed attempt that is not retried.
+fn local_for(outcome: AttemptOutcome) -> Response<ProxyBody> {
+    match outcome {
+        AttemptOutcome::ConnectFailure => {
+            local::error(ResponseFlag::UpstreamConnectionFailure, "connect failed")
+        }
+        AttemptOutcome::PerTryTimeout => {
+            local::error(ResponseFlag::UpstreamRequestTimeout, "per-try timeout")
+        }
+        _ => local::error(
+            ResponseFlag::UpstreamConnectionTermination,
+            "upstream reset",
+        ),
+    }
+}
+
+/// The retry-relevant facts of a response.
+fn response_outcome(resp: &Response<Incoming>) -> AttemptOutcome {
+    let grpc_status = resp
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok());
+    AttemptOutcome::Response {
+        status: resp.status().as_u16(),
+        grpc_status,
+        rate_limited: resp.headers().contains_key("x-envoy-ratelimited"),
+    }
+}
+
+/// The whole body when it is empty or of known length up to [`MAX_REPLAY_BODY`]; the
+/// untouched stream otherwise.
+async fn replayable(body: Incoming) -> Result<Result<Bytes, Incoming>, hyper::Error> {
+    if body.is_end_stream() {
+        return Ok(Ok(Bytes::new()));
+    }
+    match body.size_hint().exact() {
+        Some(n) if n <= MAX_REPLAY_BODY => Ok(Ok(body.collect().await?.to_bytes())),
+        _ => Ok(Err(body)),
+    }
+}
+
+/// Picks an endpoint for a retry (as Envoy does, possibly another one) and points `uri`
+/// at it; keeps the previous target for passthrough or when nothing can be picked.
+fn repick(backend: &Backend, uri: &mut Uri, previous: Option<usize>) -> Option<usize> {
+    let ctx = PickContext {
+        random: rand::random(),
+        hash: None,
+        now: Instant::now(),
+    };
+    let Some(Upstream::Endpoint { index, authority }) = backend.pick(&ctx) else {
+        return previous;
+    };
+    let mut parts = uri.clone().into_parts();
+    parts.authority = Some(authority.clone());
+    match Uri::from_parts(parts) {
+        Ok(u) => {
+            *uri = u;
+            Some(index)
+        }
+        Err(_) => previous,
+    }
+}
+
+/// Counts an attempt as outstanding on its endpoint until dropped, also when the route
+/// timeout cancels it; latency is recorded only for answered attempts.
+struct InFlight<'a> {
+    state: &'a EndpointState,
+    started: Instant,
+    answered: bool,
+}
+
+impl<'a> InFlight<'a> {
+    fn start(state: &'a EndpointState) -> InFlight<'a> {
+        state.start_request();
+        InFlight {
+            state,
+            started: Instant::now(),
+            answered: false,
+        }
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let rtt = self.answered.then(|| self.started.elapsed());
+        self.state.finish_request(rtt, Instant::now());
+    }
+}
