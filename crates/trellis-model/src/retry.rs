@@ -30,9 +30,12 @@ pub struct RetryPolicy {
     /// Upper bound of the backoff interval (Envoy: 10 × base = 250 ms).
     #[serde(with = "crate::serde_millis")]
     pub backoff_max: Duration,
-    /// Whether requests with non-idempotent methods (POST, PATCH, ...) are retried too.
-    /// Istio/Envoy retry regardless of method, so this defaults to `true`; compilers of
-    /// APIs that only retry safe requests set it to `false`.
+    /// Whether requests with non-idempotent methods (POST, PATCH, ...) are retried after
+    /// they may have reached the server. Defaults to `false`: only idempotent methods
+    /// (RFC 9110: GET, HEAD, OPTIONS, TRACE, PUT, DELETE) are retried then, while a failure
+    /// that provably happened before the request was sent (connect failure, refused
+    /// stream) is retried for any method. Linkerd's `isRetryable` and the annotation
+    /// `retry.trellis.dev/non-idempotent: "true"` on a VirtualService set it.
     pub retry_non_idempotent: bool,
 }
 
@@ -47,7 +50,7 @@ impl Default for RetryPolicy {
             budget: None,
             backoff_base: Duration::from_millis(25),
             backoff_max: Duration::from_millis(250),
-            retry_non_idempotent: true,
+            retry_non_idempotent: false,
         }
     }
 }

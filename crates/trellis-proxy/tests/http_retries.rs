@@ -174,12 +174,13 @@ async fn retries_until_success_or_attempts_run_out() {
     .expect("finished in time");
 }
 
-/// Routes that only retry safe requests (the model's `retry_non_idempotent: false`).
-fn safe_only(mesh: &mut trellis_model::Mesh) {
+/// Routes whose rule allows retrying any method (Linkerd `isRetryable`, or the
+/// VirtualService annotation `retry.trellis.dev/non-idempotent: "true"`).
+fn any_method(mesh: &mut trellis_model::Mesh) {
     for s in &mut mesh.services {
         for r in &mut s.http_routes {
             if let Some(p) = r.retry.as_mut() {
-                p.retry_non_idempotent = false;
+                p.retry_non_idempotent = true;
             }
         }
     }
@@ -195,12 +196,24 @@ async fn post_is_retried_only_before_reaching_the_server() {
             "retries: {attempts: 3, retryOn: 5xx}",
             RR,
         );
-        let proxy = start(&yaml, safe_only).await;
+        // By default a POST that reached the server is not retried.
+        let proxy = start(&yaml, |_| {}).await;
         assert_eq!(
             call(proxy, HOST, Method::POST).await.0,
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(count.load(Ordering::SeqCst), 1);
+        // Unless the rule says so.
+        let (addr, count) = backend(Mode::FailFirst(2)).await;
+        let yaml = config(
+            "a",
+            &[addr.port()],
+            "retries: {attempts: 3, retryOn: 5xx}",
+            RR,
+        );
+        let proxy = start(&yaml, any_method).await;
+        assert_eq!(call(proxy, HOST, Method::POST).await.0, StatusCode::OK);
+        assert_eq!(count.load(Ordering::SeqCst), 3);
 
         // One dead and one live endpoint, round robin: a connect failure is retried on
         // the other endpoint even for POST.
@@ -212,7 +225,7 @@ async fn post_is_retried_only_before_reaching_the_server() {
             "retries: {attempts: 3, retryOn: connect-failure}",
             "{loadBalancer: {simple: ROUND_ROBIN}}",
         );
-        let proxy = start(&yaml, safe_only).await;
+        let proxy = start(&yaml, |_| {}).await;
         for _ in 0..4 {
             assert_eq!(call(proxy, HOST, Method::POST).await.0, StatusCode::OK);
         }

@@ -23,6 +23,9 @@ pub(super) const RATIO: &str = "retry.trellis.dev/budget-ratio";
 pub(super) const MIN_PER_SECOND: &str = "retry.trellis.dev/budget-min-per-second";
 /// Annotation: window over which requests and retries are counted.
 pub(super) const TTL: &str = "retry.trellis.dev/budget-ttl";
+/// Annotation: `"true"` lets the VirtualService's routes retry non-idempotent requests
+/// (POST, PATCH) that may have reached the server.
+pub(super) const NON_IDEMPOTENT: &str = "retry.trellis.dev/non-idempotent";
 
 /// Budget fields one VirtualService sets by annotation.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -30,12 +33,19 @@ struct Override {
     ratio: Option<f64>,
     min_per_second: Option<u32>,
     ttl: Option<std::time::Duration>,
+    non_idempotent: Option<bool>,
 }
 
 impl Override {
-    /// Whether no annotation was set, so the DestinationRule's budget (if any) applies as is.
+    /// Whether no annotation was set.
     fn is_empty(&self) -> bool {
         *self == Override::default()
+    }
+
+    /// Whether no budget annotation was set, so the DestinationRule's budget (if any)
+    /// applies as is.
+    fn has_budget(&self) -> bool {
+        self.ratio.is_some() || self.min_per_second.is_some() || self.ttl.is_some()
     }
 }
 
@@ -73,6 +83,10 @@ impl<'a> Budgets<'a> {
         let ov = sources
             .iter()
             .find_map(|r| self.by_vs.get(&(r.namespace.clone(), r.name.clone())));
+        if let Some(on) = ov.and_then(|o| o.non_idempotent) {
+            retry.retry_non_idempotent = on;
+        }
+        let ov = ov.filter(|o| o.has_budget());
         let from_rule = route.action.destinations().iter().find_map(|d| {
             self.rules
                 .retry_budget_for(&d.destination.host, d.destination.subset.as_deref())
@@ -105,7 +119,7 @@ fn parse_annotations(cx: &mut Ctx<'_>, r: &Resource) -> Override {
             r,
             &format!("metadata.annotations.{key}"),
             Code::SchemaValidation,
-            format!("annotation {key}: {value:?} is not {what}; the retry budget ignores it"),
+            format!("annotation {key}: {value:?} is not {what}; it is ignored"),
         );
     };
     if let Some(v) = ann.get(RATIO) {
@@ -124,6 +138,13 @@ fn parse_annotations(cx: &mut Ctx<'_>, r: &Resource) -> Override {
         match Duration::parse(v) {
             Ok(d) if d.nanos > 0 => ov.ttl = Some(d.as_std()),
             _ => bad(cx, TTL, "a positive duration such as 10s"),
+        }
+    }
+    if let Some(v) = ann.get(NON_IDEMPOTENT) {
+        match v.trim() {
+            "true" => ov.non_idempotent = Some(true),
+            "false" => ov.non_idempotent = Some(false),
+            _ => bad(cx, NON_IDEMPOTENT, "\"true\" or \"false\""),
         }
     }
     ov

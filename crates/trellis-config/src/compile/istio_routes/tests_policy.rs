@@ -239,3 +239,34 @@ fn retry_budget_from_annotations() {
         None
     );
 }
+
+#[test]
+fn non_idempotent_retries_only_by_annotation() {
+    let vs = |annotations: &str| {
+        service("hello-service", "default")
+            + &format!(
+                "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata:\n  name: vs\n{annotations}spec:\n  hosts: [hello-service]\n  http:\n  - route: [{{destination: {{host: hello-service}}}}]\n    retries: {{attempts: 3}}\n"
+            )
+    };
+    let retry = |text: &str| {
+        let c = run(text);
+        let p = svc(&c, HELLO).http_routes[0].retry.clone();
+        (p, c.diagnostics)
+    };
+    let (p, _) = retry(&vs(""));
+    let p = p.expect("retries");
+    assert!(!p.retry_non_idempotent, "POST is not retried by default");
+    assert_eq!(p.budget, None);
+    let (p, _) = retry(&vs(
+        "  annotations: {retry.trellis.dev/non-idempotent: 'true'}\n",
+    ));
+    let p = p.expect("retries");
+    assert!(p.retry_non_idempotent);
+    assert_eq!(p.budget, None, "the annotation alone adds no budget");
+    let text = vs("  annotations: {retry.trellis.dev/non-idempotent: 'yes'}\n");
+    let (p, diags) = retry(&text);
+    assert!(!p.expect("retries").retry_non_idempotent);
+    let errors = with_code(&diags, Code::SchemaValidation);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].message.contains("non-idempotent"));
+}
