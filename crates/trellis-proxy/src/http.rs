@@ -10,10 +10,14 @@
 //! retry (see `attempt`); fault injection, mirroring and rewrites are not applied yet.
 
 mod attempt;
+mod exchange;
 mod forward;
 mod local;
 
+pub use exchange::Exchange;
+
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,10 +29,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::runtime::Runtime;
+use crate::telemetry::ResponseFlag;
 
 /// Response header naming the response flags of a locally generated response.
 pub const FLAGS_HEADER: &str = "x-trellis-flags";
@@ -54,36 +60,77 @@ impl Default for ServeOptions {
     }
 }
 
-/// State shared by every connection of one listener.
-struct Proxy {
+/// The HTTP side of a listener: state shared by every connection it serves. Build one
+/// per listener with [`HttpProxy::new`] and hand it each accepted (or detected)
+/// connection with [`HttpProxy::serve_connection`].
+pub struct HttpProxy {
     /// The current runtime; each request clones the `Arc` (no lock held across await).
     runtime: watch::Receiver<Arc<Runtime>>,
     /// HTTP/1.1 upstreams.
     h1: attempt::UpstreamClient,
     /// HTTP/2 (prior knowledge) upstreams: ports with protocol HTTP2/gRPC.
     h2: attempt::UpstreamClient,
+    /// Downstream HTTP/1.1 + HTTP/2 server settings.
+    server: auto::Builder<TokioExecutor>,
 }
 
-/// Serves `listener` until accepting fails fatally; abort the task to stop it. Publish a
-/// new [`Runtime`] through the `watch` sender to change configuration: requests already
-/// routed keep the runtime they started with.
+impl HttpProxy {
+    /// Prepares the upstream client pools and the downstream server settings. Publish a
+    /// new [`Runtime`] through the `watch` sender to change configuration: requests
+    /// already routed keep the runtime they started with.
+    pub fn new(runtime: watch::Receiver<Arc<Runtime>>, opts: &ServeOptions) -> Arc<HttpProxy> {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(opts.connect_timeout));
+        let h1 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(opts.pool_idle_timeout)
+            .build(connector.clone());
+        let h2 = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(opts.pool_idle_timeout)
+            .http2_only(true)
+            .build(connector);
+        let server = auto::Builder::new(TokioExecutor::new());
+        Arc::new(HttpProxy {
+            runtime,
+            h1,
+            h2,
+            server,
+        })
+    }
+
+    /// Serves HTTP/1.1 or HTTP/2 (prior knowledge) on one downstream connection until
+    /// the client closes it. `io` may already have had bytes peeked (protocol
+    /// detection) but none consumed.
+    pub async fn serve_connection<I>(self: Arc<Self>, io: I, peer: SocketAddr)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let proxy = Arc::clone(&self);
+        let svc = service_fn(move |req| {
+            let proxy = Arc::clone(&proxy);
+            async move {
+                let mut exchange = Exchange::default();
+                let resp = forward::handle(&proxy, req, &mut exchange).await;
+                if let Some(flag) = resp.extensions().get::<ResponseFlag>() {
+                    exchange.flags.insert(*flag);
+                }
+                Ok::<_, Infallible>(resp)
+            }
+        });
+        if let Err(e) = self.server.serve_connection(TokioIo::new(io), svc).await {
+            tracing::debug!(%peer, error = %e, "downstream connection ended with error");
+        }
+    }
+}
+
+/// Serves `listener` until accepting fails fatally; abort the task to stop it. Every
+/// connection is treated as HTTP (no protocol detection).
 pub async fn serve(
     listener: TcpListener,
     runtime: watch::Receiver<Arc<Runtime>>,
     opts: ServeOptions,
 ) -> std::io::Result<()> {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    connector.set_connect_timeout(Some(opts.connect_timeout));
-    let h1 = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(opts.pool_idle_timeout)
-        .build(connector.clone());
-    let h2 = Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(opts.pool_idle_timeout)
-        .http2_only(true)
-        .build(connector);
-    let proxy = Arc::new(Proxy { runtime, h1, h2 });
-    let server = auto::Builder::new(TokioExecutor::new());
+    let proxy = HttpProxy::new(runtime, &opts);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -99,23 +146,13 @@ pub async fn serve(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "set_nodelay failed");
         }
-        let proxy = Arc::clone(&proxy);
-        let server = server.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let proxy = Arc::clone(&proxy);
-                async move { Ok::<_, Infallible>(forward::handle(&proxy, req).await) }
-            });
-            if let Err(e) = server.serve_connection(TokioIo::new(stream), svc).await {
-                tracing::debug!(%peer, error = %e, "downstream connection ended with error");
-            }
-        });
+        tokio::spawn(Arc::clone(&proxy).serve_connection(stream, peer));
     }
 }
 
 /// Accept errors that concern one connection or a passing resource shortage (e.g. out
 /// of descriptors); anything else means the listener itself is broken.
-fn is_transient(e: &std::io::Error) -> bool {
+pub fn is_transient(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
     matches!(
         e.kind(),

@@ -99,6 +99,9 @@ pub struct DestinationRuntime {
 /// Prepared parts of one route, aligned with its index in the [`RouteTable`].
 #[derive(Debug)]
 pub struct RouteRuntime {
+    /// The route's name for telemetry: its own name when it has one, else its origin
+    /// (`VirtualService shop/orders`).
+    pub name: Arc<str>,
     /// Route-level request header edits.
     pub request_headers: HeaderEdits,
     /// Route-level response header edits.
@@ -112,7 +115,7 @@ pub struct RouteRuntime {
 /// A service as the HTTP layer routes to it.
 #[derive(Debug)]
 pub struct ServiceRuntime {
-    host: String,
+    host: Arc<str>,
     table: RouteTable,
     routes: Box<[RouteRuntime]>,
 }
@@ -120,6 +123,11 @@ pub struct ServiceRuntime {
 impl ServiceRuntime {
     /// The service's fully qualified host.
     pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The service's host, shared (for telemetry records).
+    pub fn host_arc(&self) -> &Arc<str> {
         &self.host
     }
 
@@ -248,7 +256,13 @@ fn finish_service<'m>(
                 route: index,
                 source,
             })?;
+        let name: Arc<str> = match &route.name {
+            Some(n) if !route.origin.name.is_empty() => format!("{} ({n})", route.origin).into(),
+            Some(n) => n.as_str().into(),
+            None => route.origin.to_string().into(),
+        };
         prepared.push(RouteRuntime {
+            name,
             request_headers: HeaderEdits::compile(&route.request_headers)
                 .map_err(header_err(index))?,
             response_headers: HeaderEdits::compile(&route.response_headers)
@@ -258,7 +272,7 @@ fn finish_service<'m>(
         });
     }
     Ok(ServiceRuntime {
-        host: service.host.clone(),
+        host: service.host.as_str().into(),
         table,
         routes: prepared.into_boxed_slice(),
     })

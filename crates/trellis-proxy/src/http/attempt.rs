@@ -11,7 +11,7 @@ use hyper::body::{Body, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 
-use super::{ProxyBody, local};
+use super::{Exchange, ProxyBody, local};
 use crate::balance::{EndpointState, PickContext};
 use crate::resilience::{AttemptOutcome, Overflow, Permit, RetryDecision};
 use crate::runtime::{Backend, RouteRetry, Upstream};
@@ -27,15 +27,17 @@ pub(super) type UpstreamClient = Client<HttpConnector, ProxyBody>;
 /// How sending ended: the upstream's response, or a flagged local response.
 pub(super) type Sent = Result<Response<Incoming>, Response<ProxyBody>>;
 
-/// Sends `req` to endpoint `endpoint` of `backend` (already in `req`'s URI), retrying
-/// under `retry` when the route has a policy.
+/// Sends `req` to endpoint `ex.endpoint` of `backend` (already in `req`'s URI),
+/// retrying under `retry` when the route has a policy; `ex` follows the attempts.
 pub(super) async fn send(
     client: &UpstreamClient,
     req: Request<Incoming>,
     backend: &Backend,
-    endpoint: Option<usize>,
     retry: Option<&RouteRetry>,
+    ex: &mut Exchange,
 ) -> Sent {
+    let endpoint = ex.endpoint;
+    ex.attempts = 1;
     let Some(retry) = retry else {
         return once(client, req.map(Either::Left), backend, endpoint, None)
             .await
@@ -100,6 +102,8 @@ pub(super) async fn send(
         let delay = retry.backoff.delay(retries_done, &mut rand::rng());
         tokio::time::sleep(delay).await;
         endpoint = repick(backend, &mut parts.uri, endpoint);
+        ex.attempts += 1;
+        ex.endpoint = endpoint;
     }
 }
 

@@ -11,7 +11,7 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 use trellis_model::RouteAction;
 
-use super::{Proxy, ProxyBody, attempt, local};
+use super::{Exchange, HttpProxy, ProxyBody, attempt, local};
 use crate::balance::PickContext;
 use crate::route::RequestView;
 use crate::runtime::{Backend, RouteRuntime, Upstream};
@@ -37,8 +37,13 @@ struct Decision {
     timeout: Option<std::time::Duration>,
 }
 
-/// Handles one downstream request; never fails (errors become local responses).
-pub(super) async fn handle(proxy: &Proxy, mut req: Request<Incoming>) -> Response<ProxyBody> {
+/// Handles one downstream request; never fails (errors become local responses). What it
+/// learns on the way (service, route, backend, endpoint, attempts) goes into `ex`.
+pub(super) async fn handle(
+    proxy: &HttpProxy,
+    mut req: Request<Incoming>,
+    ex: &mut Exchange,
+) -> Response<ProxyBody> {
     let runtime = Arc::clone(&proxy.runtime.borrow());
     let id = RequestId::from_request(req.headers());
     req.headers_mut()
@@ -56,9 +61,13 @@ pub(super) async fn handle(proxy: &Proxy, mut req: Request<Incoming>) -> Respons
     let Some(service) = runtime.service_for_authority(raw_authority) else {
         return local::error(ResponseFlag::NoRoute, "unknown host");
     };
+    ex.service = Some(Arc::clone(service.host_arc()));
     let Some((route_index, route)) = service.table().find(&view) else {
         return local::error(ResponseFlag::NoRoute, "no route matched");
     };
+    if let Some(r) = service.route(route_index) {
+        ex.route = Some(Arc::clone(&r.name));
+    }
     match &route.action {
         RouteAction::Redirect(r) => return local::redirect(route, r, &view),
         RouteAction::DirectResponse { status, body } => {
@@ -117,15 +126,18 @@ pub(super) async fn handle(proxy: &Proxy, mut req: Request<Incoming>) -> Respons
     let Some(route_rt) = service.route(decision.route) else {
         return local::error(ResponseFlag::NoRoute, "route vanished");
     };
-    forward(proxy, req, &decision, route_rt).await
+    ex.backend = Some(Arc::clone(&decision.backend));
+    ex.endpoint = decision.endpoint.as_ref().map(|(i, _)| *i);
+    forward(proxy, req, &decision, route_rt, ex).await
 }
 
 /// Rewrites `req` for the chosen upstream and sends it, bounded by the route timeout.
 async fn forward(
-    proxy: &Proxy,
+    proxy: &HttpProxy,
     mut req: Request<Incoming>,
     decision: &Decision,
     route: &RouteRuntime,
+    ex: &mut Exchange,
 ) -> Response<ProxyBody> {
     let authority = match (&decision.endpoint, &decision.original) {
         (Some((_, a)), _) | (None, Some(a)) => a.clone(),
@@ -172,14 +184,7 @@ async fn forward(
         Ok(p) => p,
         Err(o) => return attempt::overflow(o),
     };
-    let endpoint = decision.endpoint.as_ref().map(|(i, _)| *i);
-    let sent = attempt::send(
-        client,
-        req,
-        &decision.backend,
-        endpoint,
-        route.retry.as_ref(),
-    );
+    let sent = attempt::send(client, req, &decision.backend, route.retry.as_ref(), ex);
     let result = match decision.timeout {
         Some(t) => tokio::time::timeout(t, sent).await.ok(),
         None => Some(sent.await),

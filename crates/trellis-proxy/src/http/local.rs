@@ -15,7 +15,7 @@ const TEXT: HeaderValue = HeaderValue::from_static("text/plain; charset=utf-8");
 
 /// A local error for `flag`: its status (Envoy's choice), `x-trellis-flags: <code>` and a
 /// body naming the flag, its reason and `detail`, so a client can tell a proxy error
-/// from an upstream one.
+/// from an upstream one. The flag also rides in the response's extensions.
 pub fn error(flag: ResponseFlag, detail: &str) -> Response<ProxyBody> {
     let status = flag
         .local_status()
@@ -26,6 +26,8 @@ pub fn error(flag: ResponseFlag, detail: &str) -> Response<ProxyBody> {
     let mut resp = text(status, body.into());
     resp.headers_mut()
         .insert(FLAGS_HEADER, HeaderValue::from_static(flag.code()));
+    // For telemetry: the listener moves it into the request's `Exchange`.
+    resp.extensions_mut().insert(flag);
     resp
 }
 

@@ -1,0 +1,25 @@
+//! What the forwarding path learned about one request, handed to telemetry (metrics and
+//! the access log) once the response is known. Filled in place by `forward` and
+//! `attempt`; cheap to create (no allocation until a backend is chosen).
+
+use std::sync::Arc;
+
+use crate::runtime::Backend;
+use crate::telemetry::flags::ResponseFlags;
+
+/// The routing and upstream facts of one request.
+#[derive(Debug, Default)]
+pub struct Exchange {
+    /// The service the request was routed to (its FQDN), once the `Host` resolved.
+    pub service: Option<Arc<str>>,
+    /// The matched route's name (`VirtualService shop/orders`, or the rule's own name).
+    pub route: Option<Arc<str>>,
+    /// The (service, subset, port) backend the request was sent to.
+    pub backend: Option<Arc<Backend>>,
+    /// Index in `backend.endpoints()` of the endpoint of the last attempt.
+    pub endpoint: Option<usize>,
+    /// Attempts made upstream (1 + retries); 0 when nothing was sent.
+    pub attempts: u32,
+    /// Flags raised by the proxy for this request (also set for local replies).
+    pub flags: ResponseFlags,
+}
