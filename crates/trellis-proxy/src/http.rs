@@ -109,7 +109,10 @@ impl HttpProxy {
         let svc = service_fn(move |req| {
             let proxy = Arc::clone(&proxy);
             async move {
-                let mut exchange = Exchange::default();
+                let mut exchange = Exchange {
+                    peer: Some(peer),
+                    ..Exchange::default()
+                };
                 let resp = forward::handle(&proxy, req, &mut exchange).await;
                 if let Some(flag) = resp.extensions().get::<ResponseFlag>() {
                     exchange.flags.insert(*flag);

@@ -2,6 +2,7 @@
 //! the access log) once the response is known. Filled in place by `forward` and
 //! `attempt`; cheap to create (no allocation until a backend is chosen).
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::runtime::Backend;
@@ -10,6 +11,8 @@ use crate::telemetry::flags::ResponseFlags;
 /// The routing and upstream facts of one request.
 #[derive(Debug, Default)]
 pub struct Exchange {
+    /// The downstream client's address (source-IP hashing, access log).
+    pub peer: Option<SocketAddr>,
     /// The service the request was routed to (its FQDN), once the `Host` resolved.
     pub service: Option<Arc<str>>,
     /// The matched route's name (`VirtualService shop/orders`, or the rule's own name).
