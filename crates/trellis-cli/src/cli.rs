@@ -22,8 +22,109 @@ pub enum Command {
     /// Exit status: 0 when no error was found, 1 when errors were found, 2 when the analysis could
     /// not run (for example a path that does not exist).
     Analyze(AnalyzeArgs),
+    /// Run a proxy serving a configuration directory, with live reload and an admin endpoint.
+    ///
+    /// Apps send their outbound HTTP to the outbound address (as `HTTP_PROXY`, or with a
+    /// `Host` header naming the service). Saved changes apply within a second; a change the
+    /// analyzer refuses is logged and the previous configuration keeps serving. SIGTERM
+    /// drains; `POST /quitquitquit` on the admin address exits.
+    Proxy(ProxyArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Configuration files or directories (Istio, Gateway API, Linkerd, SMI YAML; read
+    /// recursively and followed for changes).
+    #[arg(long = "config", short = 'c', required = true, value_name = "PATH")]
+    pub config: Vec<PathBuf>,
+    /// The outbound listener: apps use it as their HTTP proxy.
+    #[arg(long, default_value = "127.0.0.1:15001")]
+    pub outbound_addr: std::net::SocketAddr,
+    /// The admin endpoint (/ready, /stats/prometheus, /config_dump, /clusters, /quitquitquit).
+    #[arg(long, default_value = "127.0.0.1:15000")]
+    pub admin_addr: std::net::SocketAddr,
+    /// The health endpoint for probes (`/healthz/ready`, Istio's port 15021); `off` disables it.
+    #[arg(long, default_value = "127.0.0.1:15021", value_parser = parse_optional_addr)]
+    pub health_addr: OptionalAddr,
+    /// Namespace of this proxy's workload: resources without a namespace are read into it,
+    /// and a bare `Host: name` means `name.<namespace>`.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Worker threads (default: one per CPU, as Envoy's `--concurrency`).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: Option<u16>,
+    /// On SIGTERM, how long in-flight requests may take before the proxy exits (e.g. 5s).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub drain_timeout: std::time::Duration,
+    /// Serve the configuration as loaded at startup; do not follow changes.
+    #[arg(long)]
+    pub no_watch: bool,
+    /// Access log: one line per request in JSON, Envoy's text format, or off.
+    #[arg(long, value_enum, default_value_t = AccessLogArg::Json)]
+    pub access_log: AccessLogArg,
+    /// Append the access log to this file instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub access_log_path: Option<PathBuf>,
+    /// This workload's name (`source_workload` in metrics).
+    #[arg(long, default_value = "unknown")]
+    pub workload: String,
+    /// This workload's service account (its identity: `source_principal`).
+    #[arg(long, default_value = "default")]
+    pub service_account: String,
+    /// This workload's labels, `key=value` (repeatable; `app` and `version` become
+    /// `source_app` and `source_version`).
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AccessLogArg {
+    Json,
+    Text,
+    Off,
+}
+
+/// `key=value`.
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not a label such as app=reviews")),
+    }
+}
+
+/// A listener address that can be turned `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalAddr(pub Option<std::net::SocketAddr>);
+
+/// An address, or `off`.
+fn parse_optional_addr(s: &str) -> Result<OptionalAddr, String> {
+    if s == "off" {
+        return Ok(OptionalAddr(None));
+    }
+    s.parse()
+        .map(|a| OptionalAddr(Some(a)))
+        .map_err(|e| format!("{s:?} is not an address such as 127.0.0.1:15021 or `off`: {e}"))
+}
+
+/// `250ms`, `5s`, `1m` or a bare number of seconds.
+fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration such as 5s or 250ms"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: unit must be ms, s or m")),
+    };
+    std::time::Duration::try_from_secs_f64(secs).map_err(|e| format!("{s:?}: {e}"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -49,4 +150,47 @@ pub struct AnalyzeArgs {
     /// Print every diagnostic code with its meaning and exit.
     #[arg(long)]
     pub list_codes: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn proxy_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "trellis",
+            "proxy",
+            "--config",
+            "dir",
+            "--health-addr",
+            "off",
+            "--drain-timeout",
+            "250ms",
+            "--concurrency",
+            "2",
+        ])
+        .expect("parses");
+        let Command::Proxy(p) = cli.command else {
+            panic!("proxy")
+        };
+        assert!(p.health_addr.0.is_none());
+        assert_eq!(p.drain_timeout, std::time::Duration::from_millis(250));
+        assert_eq!(p.concurrency, Some(2));
+        assert_eq!(p.outbound_addr.port(), 15001);
+        assert!(
+            Cli::try_parse_from(["trellis", "proxy", "--config", "d", "--drain-timeout", "5h"])
+                .is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["trellis", "proxy", "--config", "d", "--concurrency", "0"])
+                .is_err()
+        );
+    }
 }

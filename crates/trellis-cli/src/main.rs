@@ -4,6 +4,7 @@
 
 mod analyze;
 mod cli;
+mod proxy;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         cli::Command::Analyze(args) => analyze::run(&args),
+        cli::Command::Proxy(args) => proxy::run(&args),
     };
     match result {
         Ok(code) => code,

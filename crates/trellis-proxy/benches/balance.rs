@@ -2,7 +2,8 @@
 //!
 //! Each iteration is one `Balancer::pick` with a fresh random value (and, for the hash
 //! balancers, a fresh request hash), all endpoints healthy; peak EWMA has recorded
-//! latencies so its cost comparison does real work.
+//! latencies so its cost comparison does real work. Endpoints have equal weights, except in
+//! the `*_weighted` runs (weights 1, 2, 3, 4 repeating), which take the weighted paths.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -21,7 +22,8 @@ fn next(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-fn algorithms() -> Vec<(&'static str, LoadBalancer)> {
+/// Each algorithm with whether its endpoints get unequal weights.
+fn algorithms() -> Vec<(&'static str, LoadBalancer, bool)> {
     let hash = |algorithm| {
         LoadBalancer::ConsistentHash(ConsistentHash {
             algorithm,
@@ -29,17 +31,26 @@ fn algorithms() -> Vec<(&'static str, LoadBalancer)> {
         })
     };
     vec![
-        ("round_robin", LoadBalancer::RoundRobin),
-        ("least_request", LoadBalancer::LeastRequest),
-        ("random", LoadBalancer::Random),
-        ("peak_ewma", LoadBalancer::PeakEwma),
+        ("round_robin", LoadBalancer::RoundRobin, false),
+        ("least_request", LoadBalancer::LeastRequest, false),
+        ("random", LoadBalancer::Random, false),
+        ("peak_ewma", LoadBalancer::PeakEwma, false),
         (
             "ring_hash",
             hash(HashAlgorithm::RingHash {
                 minimum_ring_size: 1024,
             }),
+            false,
         ),
-        ("maglev", hash(HashAlgorithm::Maglev { table_size: 65537 })),
+        (
+            "maglev",
+            hash(HashAlgorithm::Maglev { table_size: 65537 }),
+            false,
+        ),
+        ("round_robin_weighted", LoadBalancer::RoundRobin, true),
+        ("least_request_weighted", LoadBalancer::LeastRequest, true),
+        ("random_weighted", LoadBalancer::Random, true),
+        ("peak_ewma_weighted", LoadBalancer::PeakEwma, true),
     ]
 }
 
@@ -47,9 +58,12 @@ fn pick(c: &mut Criterion) {
     let mut group = c.benchmark_group("balance_pick");
     let now = Instant::now();
     for n in [10usize, 100] {
-        for (name, lb) in algorithms() {
+        for (name, lb, weighted) in algorithms() {
+            let weight = |i: usize| if weighted { (i % 4) as u32 + 1 } else { 1 };
             let eps: Arc<[EndpointState]> = (0..n)
-                .map(|i| EndpointState::new(format!("10.0.{}.{}:8080", i / 256, i % 256), 1))
+                .map(|i| {
+                    EndpointState::new(format!("10.0.{}.{}:8080", i / 256, i % 256), weight(i))
+                })
                 .collect();
             for (i, e) in eps.iter().enumerate() {
                 e.set_outstanding((i % 7) as u64);

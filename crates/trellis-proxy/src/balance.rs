@@ -2,7 +2,9 @@
 //!
 //! A [`Balancer`] is built once per endpoint set (config time) from the model's
 //! [`LoadBalancer`]; it precomputes whatever the algorithm needs (hash rings, Maglev tables,
-//! weight prefix sums) so that [`Balancer::pick`] is allocation-free and lock-free. Live
+//! weight prefix sums, weighted round-robin schedules) so that [`Balancer::pick`] is
+//! allocation-free and lock-free. Every algorithm honours endpoint weights (see each
+//! submodule for how); with equal weights each keeps its unweighted fast path. Live
 //! per-endpoint state (health, outstanding requests, latency estimate) sits in
 //! [`EndpointState`] behind atomics, shared with the code that completes requests and with
 //! outlier detection.
@@ -22,6 +24,7 @@ mod least_request;
 mod maglev;
 mod peak_ewma;
 mod ring_hash;
+mod round_robin;
 mod simple;
 
 use std::sync::Arc;
@@ -33,10 +36,12 @@ use trellis_model::{HashAlgorithm, LoadBalancer};
 pub use hash_key::{CookieValue, HashDecision, HashInput, RequestHasher};
 pub use peak_ewma::{DECAY, DEFAULT_RTT};
 
+use least_request::TwoChoices;
 use maglev::Maglev;
 use peak_ewma::PeakEwma;
 use ring_hash::RingHash;
-use simple::{RoundRobin, WeightedRandom};
+use round_robin::RoundRobin;
+use simple::WeightedRandom;
 
 /// Errors in a load-balancer configuration, found when the [`Balancer`] is built so the
 /// request path never sees them.
@@ -149,11 +154,6 @@ impl EndpointState {
     pub fn rtt_estimate(&self, now: Instant) -> Duration {
         Duration::from_secs_f64(self.ewma.estimate_ns(now) / 1e9)
     }
-
-    /// Peak-EWMA cost: latency estimate times (outstanding + 1), as Linkerd/tower.
-    fn ewma_cost(&self, now: Instant) -> f64 {
-        self.ewma.estimate_ns(now) * (self.outstanding() as f64 + 1.0)
-    }
 }
 
 /// Per-pick inputs supplied by the caller.
@@ -181,10 +181,10 @@ pub enum Pick {
 #[derive(Debug)]
 enum Algo {
     RoundRobin(RoundRobin),
-    LeastRequest,
+    LeastRequest(TwoChoices),
     Random(WeightedRandom),
     Passthrough,
-    PeakEwma,
+    PeakEwma(TwoChoices),
     RingHash(RingHash),
     Maglev(Maglev),
 }
@@ -202,11 +202,11 @@ impl Balancer {
     /// configuration (non-prime Maglev table, out-of-range ring size).
     pub fn new(lb: &LoadBalancer, endpoints: Arc<[EndpointState]>) -> Result<Self, BalanceError> {
         let algo = match lb {
-            LoadBalancer::RoundRobin => Algo::RoundRobin(RoundRobin::default()),
-            LoadBalancer::LeastRequest => Algo::LeastRequest,
+            LoadBalancer::RoundRobin => Algo::RoundRobin(RoundRobin::new(&endpoints)),
+            LoadBalancer::LeastRequest => Algo::LeastRequest(TwoChoices::new(&endpoints)),
             LoadBalancer::Random => Algo::Random(WeightedRandom::new(&endpoints)),
             LoadBalancer::Passthrough => Algo::Passthrough,
-            LoadBalancer::PeakEwma => Algo::PeakEwma,
+            LoadBalancer::PeakEwma => Algo::PeakEwma(TwoChoices::new(&endpoints)),
             LoadBalancer::ConsistentHash(ch) => match ch.algorithm {
                 HashAlgorithm::RingHash { minimum_ring_size } => {
                     Algo::RingHash(RingHash::new(&endpoints, minimum_ring_size)?)
@@ -256,12 +256,10 @@ impl Balancer {
     fn pick_with(&self, ctx: &PickContext, usable: fn(&EndpointState) -> bool) -> Option<usize> {
         let eps = &self.endpoints[..];
         match &self.algo {
-            Algo::RoundRobin(rr) => rr.pick(eps, usable),
+            Algo::RoundRobin(rr) => rr.pick(eps, ctx.random, usable),
             Algo::Random(wr) => wr.pick(eps, ctx.random, usable),
-            Algo::LeastRequest => {
-                least_request::p2c(eps, ctx.random, usable, EndpointState::outstanding)
-            }
-            Algo::PeakEwma => least_request::p2c(eps, ctx.random, usable, |e| e.ewma_cost(ctx.now)),
+            Algo::LeastRequest(two) => two.least_request(eps, ctx.random, usable),
+            Algo::PeakEwma(two) => two.peak_ewma(eps, ctx.random, ctx.now, usable),
             Algo::RingHash(ring) => ring.pick(eps, ctx.hash.unwrap_or(ctx.random), usable),
             Algo::Maglev(table) => table.pick(eps, ctx.hash.unwrap_or(ctx.random), usable),
             Algo::Passthrough => None,
@@ -271,46 +269,7 @@ impl Balancer {
 
 /// Deterministic helpers shared by the tests of every algorithm.
 #[cfg(test)]
-pub(crate) mod testutil {
-    use super::*;
-
-    /// splitmix64: a tiny, well-mixed generator so tests are reproducible.
-    pub(crate) struct Rng(pub u64);
-
-    impl Rng {
-        pub(crate) fn next(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-    }
-
-    /// `n` endpoints `10.0.0.<i>:80` of weight 1 sharing one epoch.
-    pub(crate) fn endpoints(n: usize, epoch: Instant) -> Arc<[EndpointState]> {
-        (0..n)
-            .map(|i| EndpointState::with_epoch(format!("10.0.0.{i}:80"), 1, epoch))
-            .collect()
-    }
-
-    /// Counts picks per endpoint over `picks` draws.
-    pub(crate) fn histogram(b: &Balancer, picks: usize, seed: u64, now: Instant) -> Vec<usize> {
-        let mut rng = Rng(seed);
-        let mut counts = vec![0; b.endpoints().len()];
-        for _ in 0..picks {
-            let ctx = PickContext {
-                random: rng.next(),
-                hash: None,
-                now,
-            };
-            if let Some(Pick::Endpoint(i)) = b.pick(&ctx) {
-                counts[i] += 1;
-            }
-        }
-        counts
-    }
-}
+pub(crate) mod testutil;
 
 #[cfg(test)]
 mod tests {
@@ -345,20 +304,23 @@ mod tests {
             LoadBalancer::ConsistentHash(hash),
             LoadBalancer::ConsistentHash(maglev),
         ] {
-            let eps = endpoints(4, epoch);
-            let b = Balancer::new(&lb, eps.clone())?;
-            assert_eq!(histogram(&b, 1000, 7, epoch).iter().sum::<usize>(), 1000);
-            eps.iter().for_each(|e| e.set_healthy(false));
-            assert_eq!(
-                histogram(&b, 1000, 7, epoch).iter().sum::<usize>(),
-                0,
-                "{lb:?}"
-            );
-            eps[2].set_healthy(true);
-            assert_eq!(histogram(&b, 1000, 7, epoch)[2], 1000, "{lb:?}");
-            eps[2].set_healthy(false);
-            let b = b.with_panic_mode(true);
-            assert_eq!(histogram(&b, 1000, 7, epoch).iter().sum::<usize>(), 1000);
+            // Equal and unequal weights take different paths in most algorithms.
+            for weights in [[1, 1, 1, 1], [1, 2, 3, 4]] {
+                let eps = weighted(&weights, epoch);
+                let b = Balancer::new(&lb, eps.clone())?;
+                assert_eq!(histogram(&b, 1000, 7, epoch).iter().sum::<usize>(), 1000);
+                eps.iter().for_each(|e| e.set_healthy(false));
+                assert_eq!(
+                    histogram(&b, 1000, 7, epoch).iter().sum::<usize>(),
+                    0,
+                    "{lb:?}"
+                );
+                eps[2].set_healthy(true);
+                assert_eq!(histogram(&b, 1000, 7, epoch)[2], 1000, "{lb:?}");
+                eps[2].set_healthy(false);
+                let b = b.with_panic_mode(true);
+                assert_eq!(histogram(&b, 1000, 7, epoch).iter().sum::<usize>(), 1000);
+            }
             let empty = Balancer::new(&lb, endpoints(0, epoch))?.with_panic_mode(true);
             assert_eq!(histogram(&empty, 10, 7, epoch).iter().sum::<usize>(), 0);
         }

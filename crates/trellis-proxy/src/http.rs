@@ -1,18 +1,27 @@
 //! The outbound HTTP listener: accepts HTTP/1.1 and h2c (prior knowledge) connections,
 //! routes each request by `Host`/`:authority` (absolute-form URIs too, for `HTTP_PROXY`
 //! use) through the current [`Runtime`], picks a destination and an endpoint, and
-//! forwards over a shared keep-alive client pool.
+//! forwards over the backend's upstream connection pool ([`crate::upstream`]).
 //!
 //! Local outcomes carry a response flag in `x-trellis-flags` and a body naming it:
 //! unknown host or no route → 404 `NR`, no endpoint → 503 `UH`, connect failure → 503
 //! `UF`, route timeout → 504 `UT`, upstream reset → 503 `UC`, connection-pool limit →
 //! 503 `UO`, retries exhausted on a local failure → 503 `URX`. Routes with a retry policy
-//! retry (see `attempt`); fault injection, mirroring and rewrites are not applied yet.
+//! retry (see `attempt`). Route features: fault injection (`fault`, flags `DI`/`FI`),
+//! mirroring (`mirror`), rewrites (`rewrite`), CORS (`cors`) and HTTP/1.1 upgrades
+//! (`upgrade`).
 
 mod attempt;
+pub mod cors;
 mod exchange;
+pub mod fault;
 mod forward;
+mod guard;
 mod local;
+pub mod mirror;
+mod observe;
+pub mod rewrite;
+mod upgrade;
 
 pub use exchange::Exchange;
 
@@ -25,8 +34,6 @@ use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -34,7 +41,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::runtime::Runtime;
-use crate::telemetry::ResponseFlag;
+use crate::telemetry::Telemetry;
 
 /// Response header naming the response flags of a locally generated response.
 pub const FLAGS_HEADER: &str = "x-trellis-flags";
@@ -47,15 +54,41 @@ pub type ProxyBody = Either<Incoming, Full<Bytes>>;
 pub struct ServeOptions {
     /// Upper bound on establishing an upstream TCP connection (failure is `UF`).
     pub connect_timeout: Duration,
-    /// How long an idle upstream connection stays pooled.
+    /// How long an idle upstream connection stays pooled when the backend's
+    /// `connectionPool.http.idleTimeout` is unset (Istio's default, 1 h; zero: never
+    /// closed for idleness).
     pub pool_idle_timeout: Duration,
+    /// Upper bound on one request head (HTTP/1 request line + headers; HTTP/2 header
+    /// list size): larger heads get 431 (Envoy's limit is 60 KiB). At least 8 KiB.
+    pub max_request_header_bytes: usize,
+    /// Upper bound on the number of HTTP/1 request headers: more get 431.
+    pub max_request_headers: usize,
+    /// A client must finish each HTTP/1 request head (and, on any connection, start a
+    /// request or get past the 24-byte HTTP/2 preface) within this, or the connection is
+    /// closed: slow-loris defence. Under HTTP/1 it also bounds the wait for the next
+    /// request on a kept-alive connection (hyper starts its head timer then).
+    pub header_read_timeout: Duration,
+    /// A connection on which no bytes moved and no request waited for its response for
+    /// this long is closed.
+    pub idle_timeout: Duration,
+    /// HTTP/2: streams a client may have open at once on one connection.
+    pub max_concurrent_streams: u32,
+    /// Where every request is reported (Istio metrics, proxy counters, access log). The
+    /// default has a fresh registry, an `unknown` source and no access log.
+    pub telemetry: Arc<Telemetry>,
 }
 
 impl Default for ServeOptions {
     fn default() -> Self {
         ServeOptions {
             connect_timeout: Duration::from_secs(10),
-            pool_idle_timeout: Duration::from_secs(90),
+            pool_idle_timeout: Duration::from_secs(3600),
+            max_request_header_bytes: 64 * 1024,
+            max_request_headers: 100,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(300),
+            max_concurrent_streams: 100,
+            telemetry: Arc::new(Telemetry::default()),
         }
     }
 }
@@ -66,35 +99,36 @@ impl Default for ServeOptions {
 pub struct HttpProxy {
     /// The current runtime; each request clones the `Arc` (no lock held across await).
     runtime: watch::Receiver<Arc<Runtime>>,
-    /// HTTP/1.1 upstreams.
-    h1: attempt::UpstreamClient,
-    /// HTTP/2 (prior knowledge) upstreams: ports with protocol HTTP2/gRPC.
-    h2: attempt::UpstreamClient,
+    /// Upstream settings for backends whose `connectionPool` leaves them unset; the
+    /// connections themselves are pooled per backend (`Backend::upstream`).
+    upstream: crate::upstream::UpstreamDefaults,
     /// Downstream HTTP/1.1 + HTTP/2 server settings.
     server: auto::Builder<TokioExecutor>,
+    /// Per-connection idle and first-request timeouts (`guard::IdleIo`).
+    conn_timeouts: guard::Timeouts,
+    /// Metrics and access log every request is reported to (`observe`).
+    telemetry: Arc<Telemetry>,
+    /// Set by [`HttpProxy::drain`]: connections finish their current request and close.
+    draining: watch::Sender<bool>,
 }
 
 impl HttpProxy {
-    /// Prepares the upstream client pools and the downstream server settings. Publish a
+    /// Prepares the upstream defaults and the downstream server settings. Publish a
     /// new [`Runtime`] through the `watch` sender to change configuration: requests
     /// already routed keep the runtime they started with.
     pub fn new(runtime: watch::Receiver<Arc<Runtime>>, opts: &ServeOptions) -> Arc<HttpProxy> {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(opts.connect_timeout));
-        let h1 = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(opts.pool_idle_timeout)
-            .build(connector.clone());
-        let h2 = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(opts.pool_idle_timeout)
-            .http2_only(true)
-            .build(connector);
-        let server = auto::Builder::new(TokioExecutor::new());
+        let upstream = crate::upstream::UpstreamDefaults {
+            connect_timeout: opts.connect_timeout,
+            idle_timeout: opts.pool_idle_timeout,
+        };
+        let server = guard::server_builder(opts);
         Arc::new(HttpProxy {
             runtime,
-            h1,
-            h2,
+            upstream,
             server,
+            conn_timeouts: guard::Timeouts::from(opts),
+            telemetry: Arc::clone(&opts.telemetry),
+            draining: watch::Sender::new(false),
         })
     }
 
@@ -106,23 +140,49 @@ impl HttpProxy {
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let proxy = Arc::clone(&self);
+        let in_flight = Arc::new(guard::InFlight::default());
+        let io = self.conn_timeouts.wrap(io, Arc::clone(&in_flight));
         let svc = service_fn(move |req| {
             let proxy = Arc::clone(&proxy);
+            let in_flight = in_flight.enter();
             async move {
-                let mut exchange = Exchange {
-                    peer: Some(peer),
-                    ..Exchange::default()
-                };
-                let resp = forward::handle(&proxy, req, &mut exchange).await;
-                if let Some(flag) = resp.extensions().get::<ResponseFlag>() {
-                    exchange.flags.insert(*flag);
-                }
-                Ok::<_, Infallible>(resp)
+                let _in_flight = in_flight;
+                let mut req = req;
+                // Reports the request when its response body ends, or with `DC` when the
+                // client goes away first (this future or the body dropped).
+                let mut obs = observe::Observation::start(proxy, &mut req, peer);
+                let resp = forward::handle(&obs.proxy, req, &mut obs.exchange).await;
+                Ok::<_, Infallible>(obs.respond(resp))
             }
         });
-        if let Err(e) = self.server.serve_connection(TokioIo::new(io), svc).await {
+        let conn = self
+            .server
+            .serve_connection_with_upgrades(TokioIo::new(io), svc);
+        tokio::pin!(conn);
+        let mut draining = self.draining.subscribe();
+        let result = tokio::select! {
+            r = conn.as_mut() => r,
+            () = async { drop(draining.wait_for(|d| *d).await) } => {
+                // HTTP/1.1: close after the response in progress (idle connections close
+                // at once); HTTP/2: GOAWAY, streams in flight finish.
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        if let Err(e) = result {
             tracing::debug!(%peer, error = %e, "downstream connection ended with error");
         }
+    }
+
+    /// Where requests are reported (shared with the TCP side of the listeners).
+    pub fn telemetry(&self) -> &Arc<Telemetry> {
+        &self.telemetry
+    }
+
+    /// Starts draining: every connection, open or future, finishes the request in progress
+    /// and closes (HTTP/2 sends GOAWAY). Listeners stop accepting separately.
+    pub fn drain(&self) {
+        self.draining.send_replace(true);
     }
 }
 

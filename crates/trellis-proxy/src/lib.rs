@@ -9,14 +9,22 @@
 //! - [`detect`] and [`tcp`]: protocol detection on accepted connections and opaque TCP proxying;
 //! - [`telemetry`]: response flags, access-log lines and request ids;
 //! - [`runtime`] and [`http`]: the mesh prepared for forwarding, and the HTTP/1.1 + h2c
-//!   outbound listener that routes, balances and forwards requests.
+//!   outbound listener that routes, balances and forwards requests;
+//! - [`upstream`]: per-backend upstream connection pools (HTTP/1.1 keep-alive, HTTP/2
+//!   multiplexing) enforcing DestinationRule `connectionPool`;
+//! - [`listener`]: outbound (capture or explicit proxy), loopback-VIP and inbound listeners;
+//! - [`server`]: `trellis proxy` — a configuration directory served with live reload, the
+//!   admin endpoint and graceful drain.
 #![forbid(unsafe_code)]
 
 pub mod balance;
 pub mod detect;
 pub mod http;
+pub mod listener;
 pub mod resilience;
 pub mod route;
 pub mod runtime;
+pub mod server;
 pub mod tcp;
 pub mod telemetry;
+pub mod upstream;

@@ -7,8 +7,10 @@
 //! or see a half-applied update.
 
 mod backend;
+mod features;
 mod headers;
 mod retry;
+mod tcp;
 #[cfg(test)]
 mod tests;
 
@@ -18,11 +20,17 @@ use std::time::Instant;
 
 use trellis_model::{Destination, HttpRoute, Mesh, RouteAction, Service, WeightedDestination};
 
+use crate::http::cors::CorsRuntime;
+use crate::http::fault::FaultRuntime;
+use crate::http::mirror::MirrorRuntime;
+use crate::http::rewrite::RewriteRuntime;
 use crate::route::{RouteError, RouteTable, split_authority};
 
 pub use backend::{Backend, BackendError, BackendSet, Upstream};
+pub use features::RouteFeatureError;
 pub use headers::{HeaderEdits, InvalidHeader};
 pub use retry::RouteRetry;
+pub use tcp::{L4Destination, L4Route, PortTarget, TcpTargets};
 
 /// Why a mesh could not be turned into a runtime; the caller keeps the previous one.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +65,17 @@ pub enum RuntimeError {
         /// What the budget rejected.
         #[source]
         source: crate::resilience::BudgetError,
+    },
+    /// A route's fault, rewrite or CORS settings cannot be applied.
+    #[error("service {service}: route {route}: {source}")]
+    Feature {
+        /// Service host.
+        service: String,
+        /// Route position.
+        route: usize,
+        /// The offending setting.
+        #[source]
+        source: RouteFeatureError,
     },
     /// A destination's endpoints or balancer settings are invalid.
     #[error("destination {host}: {source}")]
@@ -110,6 +129,25 @@ pub struct RouteRuntime {
     pub destinations: Box<[DestinationRuntime]>,
     /// The route's retry policy, prepared; `None` when the route does not retry.
     pub retry: Option<RouteRetry>,
+    /// Fault injection, prepared; `None` when the route injects nothing.
+    pub fault: Option<FaultRuntime>,
+    /// Mirror destinations that copy a non-zero share of requests.
+    pub mirrors: Box<[MirrorRuntime]>,
+    /// Path/authority rewrite, prepared (regex compiled).
+    pub rewrite: Option<RewriteRuntime>,
+    /// CORS policy, prepared.
+    pub cors: Option<CorsRuntime>,
+}
+
+/// The backends of one (service, subset), as listed by the admin `/clusters` page.
+#[derive(Debug)]
+pub struct Cluster {
+    /// The service's FQDN.
+    pub host: String,
+    /// The subset, `None` for the whole service (or an unknown subset).
+    pub subset: Option<String>,
+    /// The backends, one per service port.
+    pub set: Arc<BackendSet>,
 }
 
 /// A service as the HTTP layer routes to it.
@@ -146,8 +184,13 @@ impl ServiceRuntime {
 #[derive(Debug, Default)]
 pub struct Runtime {
     services: Box<[ServiceRuntime]>,
+    /// Every (service, subset) backend set, sorted, for the admin `/clusters` page.
+    clusters: Box<[Cluster]>,
     /// Every name a client may write in `Host` (lowercase, no port) to the service index.
     by_host: HashMap<Box<str>, usize>,
+    /// Connection targets by address, for listeners that know where a connection was
+    /// headed (see [`tcp`]).
+    tcp: TcpTargets,
 }
 
 impl Runtime {
@@ -162,10 +205,24 @@ impl Runtime {
             services.push(build_service(service, &by_fqdn, &mut sets)?);
         }
         let by_host = host_index(mesh, &services, &opts.client_namespace);
+        let tcp = TcpTargets::build(mesh, opts, &by_fqdn, &mut sets)?;
+        let mut clusters: Vec<Cluster> = sets
+            .into_iter()
+            .map(|((host, subset), set)| Cluster {
+                host: host.to_owned(),
+                subset: subset
+                    .filter(|s| !s.starts_with('\u{0}'))
+                    .map(str::to_owned),
+                set,
+            })
+            .collect();
+        clusters.sort_by(|a, b| (&a.host, &a.subset).cmp(&(&b.host, &b.subset)));
         tracing::debug!(services = services.len(), "built proxy runtime");
         Ok(Runtime {
             services: services.into_boxed_slice(),
+            clusters: clusters.into_boxed_slice(),
             by_host,
+            tcp,
         })
     }
 
@@ -180,6 +237,12 @@ impl Runtime {
             self.by_host.get(host)
         };
         index.and_then(|&i| self.services.get(i))
+    }
+
+    /// Every (service, subset) that routes can send to, with its backends per port,
+    /// sorted by host then subset (the admin `/clusters` page).
+    pub fn clusters(&self) -> &[Cluster] {
+        &self.clusters
     }
 
     /// Number of routable services.
@@ -256,6 +319,7 @@ fn finish_service<'m>(
                 route: index,
                 source,
             })?;
+        let features = features::prepare(service, index, route, by_fqdn, sets)?;
         let name: Arc<str> = match &route.name {
             Some(n) if !route.origin.name.is_empty() => format!("{} ({n})", route.origin).into(),
             Some(n) => n.as_str().into(),
@@ -269,6 +333,10 @@ fn finish_service<'m>(
                 .map_err(header_err(index))?,
             destinations: destinations.into_boxed_slice(),
             retry,
+            fault: features.fault,
+            mirrors: features.mirrors,
+            rewrite: features.rewrite,
+            cors: features.cors,
         });
     }
     Ok(ServiceRuntime {

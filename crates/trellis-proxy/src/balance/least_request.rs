@@ -3,20 +3,88 @@
 //! cost = peak-EWMA latency x (outstanding + 1) (Linkerd's default). Two random choices
 //! avoid both the herd behaviour of "always the least loaded" under stale information and
 //! the O(n) scan, while getting most of its benefit (Mitzenmacher).
+//!
+//! Weights. When endpoint weights differ, an endpoint of weight `w` is treated as `w / mean`
+//! replicas of an average endpoint: both candidates are drawn with probability proportional
+//! to weight, and outstanding requests count per replica (`outstanding x mean / w`). With
+//! equal load the first (weighted) draw wins the tie, so an idle weight-3 endpoint gets
+//! exactly 3x the picks of a weight-1 one; under load the comparison drives outstanding per
+//! unit of weight level, which by Little's law gives the same 3x at equal latency. Equal
+//! weights keep the unweighted draws and costs above unchanged.
+
+use std::time::Instant;
 
 use super::EndpointState;
-use super::simple::{mix, random_usable};
+use super::simple::{WeightedRandom, mix, random_usable};
 
-/// Picks the cheaper of two distinct random usable endpoints; ties go to the first draw,
-/// which is itself random, so equal costs spread uniformly.
-pub(super) fn p2c<K: PartialOrd>(
+/// Candidate sampling for the two power-of-two-choices balancers, built at config time.
+#[derive(Debug)]
+pub(super) struct TwoChoices {
+    draw: WeightedRandom,
+    /// Mean endpoint weight, the weight of "one replica".
+    mean_weight: f64,
+}
+
+impl TwoChoices {
+    pub(super) fn new(eps: &[EndpointState]) -> Self {
+        let total: f64 = eps.iter().map(|e| f64::from(e.weight())).sum();
+        TwoChoices {
+            draw: WeightedRandom::new(eps),
+            mean_weight: total / eps.len().max(1) as f64,
+        }
+    }
+
+    /// `LEAST_REQUEST`: fewer outstanding requests (per unit of weight) wins.
+    pub(super) fn least_request(
+        &self,
+        eps: &[EndpointState],
+        random: u64,
+        usable: fn(&EndpointState) -> bool,
+    ) -> Option<usize> {
+        if !self.draw.is_weighted() {
+            let draw = |r, x| random_usable(eps, r, x, usable);
+            return p2c(eps, random, draw, EndpointState::outstanding);
+        }
+        let draw = |r, x| self.draw.draw(eps, r, x, usable);
+        // Exact for ties: equal ratios give equal correctly rounded quotients.
+        p2c(eps, random, draw, |e| {
+            e.outstanding() as f64 / f64::from(e.weight())
+        })
+    }
+
+    /// Peak EWMA: lower latency estimate x (outstanding per replica + 1) wins.
+    pub(super) fn peak_ewma(
+        &self,
+        eps: &[EndpointState],
+        random: u64,
+        now: Instant,
+        usable: fn(&EndpointState) -> bool,
+    ) -> Option<usize> {
+        if !self.draw.is_weighted() {
+            let draw = |r, x| random_usable(eps, r, x, usable);
+            return p2c(eps, random, draw, |e| {
+                e.ewma.estimate_ns(now) * (e.outstanding() as f64 + 1.0)
+            });
+        }
+        let draw = |r, x| self.draw.draw(eps, r, x, usable);
+        let mean = self.mean_weight;
+        p2c(eps, random, draw, |e| {
+            let per_replica = e.outstanding() as f64 * mean / f64::from(e.weight());
+            e.ewma.estimate_ns(now) * (per_replica + 1.0)
+        })
+    }
+}
+
+/// Picks the cheaper of two distinct usable endpoints from `draw(random, exclude)`; ties go
+/// to the first draw, which is itself random, so equal costs spread as the draws do.
+fn p2c<K: PartialOrd>(
     eps: &[EndpointState],
     random: u64,
-    usable: fn(&EndpointState) -> bool,
+    draw: impl Fn(u64, Option<usize>) -> Option<usize>,
     cost: impl Fn(&EndpointState) -> K,
 ) -> Option<usize> {
-    let a = random_usable(eps, random, None, usable)?;
-    let Some(b) = random_usable(eps, mix(random ^ 0xA5A5_A5A5_A5A5_A5A5), Some(a), usable) else {
+    let a = draw(random, None)?;
+    let Some(b) = draw(mix(random ^ 0xA5A5_A5A5_A5A5_A5A5), Some(a)) else {
         return Some(a);
     };
     if cost(&eps[b]) < cost(&eps[a]) {
@@ -109,6 +177,45 @@ mod tests {
             matches!((min, max), (Some(lo), Some(hi)) if hi - lo <= 6),
             "{loads:?}"
         );
+        Ok(())
+    }
+
+    #[test]
+    fn weights_one_to_three_at_idle_and_under_load() -> Result<(), BalanceError> {
+        let now = Instant::now();
+        // Idle: equal (zero) load ties, and the weighted first draw decides.
+        let b = Balancer::new(&LoadBalancer::LeastRequest, weighted(&[1, 3], now))?;
+        assert_shares(&histogram(&b, 4000, 21, now), &[0.25, 0.75], 3.0);
+        // Closed loop with 48 in flight at equal latency: outstanding per unit of weight
+        // levels out, so the picks still follow the weights.
+        let b = Balancer::new(&LoadBalancer::LeastRequest, weighted(&[1, 3], now))?;
+        assert_shares(&closed_loop(&b, 8000, 48, 22, now), &[0.25, 0.75], 3.0);
+        // More endpoints: 1:1:2 with one ejected.
+        let eps = weighted(&[1, 1, 2, 4], now);
+        let b = Balancer::new(&LoadBalancer::LeastRequest, eps.clone())?;
+        assert_shares(
+            &closed_loop(&b, 8000, 64, 23, now),
+            &[0.125, 0.125, 0.25, 0.5],
+            3.0,
+        );
+        eps[3].set_healthy(false);
+        let counts = closed_loop(&b, 8000, 64, 24, now);
+        assert_eq!(counts[3], 0);
+        assert_shares(&counts, &[0.25, 0.25, 0.5, 0.0], 3.0);
+        Ok(())
+    }
+
+    #[test]
+    fn weighted_still_prefers_the_less_loaded() -> Result<(), BalanceError> {
+        let now = Instant::now();
+        let eps = weighted(&[1, 3], now);
+        // 2 in flight on weight 1 is less per unit of weight than 9 on weight 3.
+        eps[0].set_outstanding(2);
+        eps[1].set_outstanding(9);
+        let b = Balancer::new(&LoadBalancer::LeastRequest, eps.clone())?;
+        assert_eq!(histogram(&b, 1000, 25, now), vec![1000, 0]);
+        eps[0].set_outstanding(4);
+        assert_eq!(histogram(&b, 1000, 26, now), vec![0, 1000]);
         Ok(())
     }
 }

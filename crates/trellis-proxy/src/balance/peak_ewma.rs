@@ -149,4 +149,42 @@ mod tests {
         assert!(counts[0] > picks / 2, "{counts:?}");
         Ok(())
     }
+
+    #[test]
+    fn weights_one_to_three_at_equal_latency() -> Result<(), BalanceError> {
+        let t0 = Instant::now();
+        // No samples yet: equal estimates tie, and the weighted first draw decides.
+        let b = Balancer::new(&LoadBalancer::PeakEwma, weighted(&[1, 3], t0))?;
+        assert_shares(&histogram(&b, 4000, 31, t0), &[0.25, 0.75], 3.0);
+        // Closed loop, every response 10 ms: the per-replica load levels out.
+        let b = Balancer::new(&LoadBalancer::PeakEwma, weighted(&[1, 3], t0))?;
+        assert_shares(&closed_loop(&b, 8000, 48, 32, t0), &[0.25, 0.75], 3.0);
+        let eps = weighted(&[1, 3, 4], t0);
+        let b = Balancer::new(&LoadBalancer::PeakEwma, eps.clone())?;
+        assert_shares(
+            &closed_loop(&b, 8000, 64, 33, t0),
+            &[0.125, 0.375, 0.5],
+            3.0,
+        );
+        eps[2].set_healthy(false);
+        let counts = closed_loop(&b, 8000, 64, 34, t0);
+        assert_eq!(counts[2], 0);
+        assert_shares(&counts, &[0.25, 0.75, 0.0], 3.0);
+        Ok(())
+    }
+
+    #[test]
+    fn weight_does_not_hide_a_slow_endpoint() -> Result<(), BalanceError> {
+        let t0 = Instant::now();
+        let eps = weighted(&[1, 1, 4], t0);
+        // The heavy endpoint answers in 200 ms, the light ones in 10 ms.
+        eps[0].finish_request(Some(10 * MS), t0);
+        eps[1].finish_request(Some(10 * MS), t0);
+        eps[2].finish_request(Some(200 * MS), t0);
+        let b = Balancer::new(&LoadBalancer::PeakEwma, eps)?;
+        let counts = histogram(&b, 4000, 35, t0);
+        // It wins only when drawn against itself, which distinct draws never do.
+        assert_eq!(counts[2], 0, "{counts:?}");
+        Ok(())
+    }
 }

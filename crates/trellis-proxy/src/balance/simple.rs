@@ -1,7 +1,5 @@
-//! Round robin and random selection, plus the random-draw helpers the power-of-two-choices
-//! balancers share.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
+//! Random selection, plain and weighted, plus the random-draw helpers that round robin and
+//! the power-of-two-choices balancers share.
 
 use super::EndpointState;
 
@@ -67,32 +65,39 @@ fn scale(r: u64, total: u64) -> u64 {
     ((u128::from(r) * u128::from(total)) >> 64) as u64
 }
 
-/// Lock-free round robin: one shared counter. Unhealthy endpoints are skipped by taking
-/// the next counter value, so the healthy ones still share traffic exactly evenly.
-/// Weights are not applied (every endpoint gets one turn per cycle).
-#[derive(Debug, Default)]
-pub(super) struct RoundRobin {
-    next: AtomicUsize,
-}
-
-impl RoundRobin {
-    pub(super) fn pick(
-        &self,
-        eps: &[EndpointState],
-        usable: fn(&EndpointState) -> bool,
-    ) -> Option<usize> {
-        let n = eps.len();
-        for _ in 0..n {
-            let i = self.next.fetch_add(1, Ordering::Relaxed) % n;
-            if usable(&eps[i]) {
-                return Some(i);
-            }
+/// An exact weighted draw among the usable endpoints other than `exclude`, by one O(n)
+/// scan: the fallback when random draws keep hitting unusable endpoints.
+pub(super) fn weighted_scan(
+    eps: &[EndpointState],
+    r: u64,
+    exclude: Option<usize>,
+    usable: fn(&EndpointState) -> bool,
+) -> Option<usize> {
+    let weight = |i: usize, e: &EndpointState| {
+        if Some(i) != exclude && usable(e) {
+            u64::from(e.weight())
+        } else {
+            0
         }
-        None
+    };
+    let total: u64 = eps.iter().enumerate().map(|(i, e)| weight(i, e)).sum();
+    if total == 0 {
+        return None;
     }
+    let mut point = scale(r, total);
+    for (i, e) in eps.iter().enumerate() {
+        let w = weight(i, e);
+        if point < w {
+            return Some(i);
+        }
+        point -= w;
+    }
+    None
 }
 
-/// Random selection proportional to weight; uniform (no table) when weights are equal.
+/// Random draws proportional to weight; uniform (no table) when weights are equal. RANDOM
+/// uses it directly, and the weighted power-of-two-choices balancers draw their two
+/// candidates with it.
 #[derive(Debug)]
 pub(super) struct WeightedRandom {
     /// Cumulative weights, empty when all weights are equal.
@@ -115,37 +120,56 @@ impl WeightedRandom {
         WeightedRandom { prefix }
     }
 
+    /// Whether the endpoints' weights differ (draws are weighted, not uniform).
+    pub(super) fn is_weighted(&self) -> bool {
+        !self.prefix.is_empty()
+    }
+
     pub(super) fn pick(
         &self,
         eps: &[EndpointState],
+        r: u64,
+        usable: fn(&EndpointState) -> bool,
+    ) -> Option<usize> {
+        self.draw(eps, r, None, usable)
+    }
+
+    /// A usable endpoint other than `exclude`, drawn with probability proportional to its
+    /// weight among those. `exclude`'s range is cut out of the draw rather than rejected,
+    /// so excluding a heavy endpoint costs no retries.
+    pub(super) fn draw(
+        &self,
+        eps: &[EndpointState],
         mut r: u64,
+        exclude: Option<usize>,
         usable: fn(&EndpointState) -> bool,
     ) -> Option<usize> {
         let Some(&total) = self.prefix.last() else {
-            return random_usable(eps, r, None, usable);
+            return random_usable(eps, r, exclude, usable);
         };
+        // Points at or above `cut` skip over the excluded endpoint's `gap`.
+        let (cut, gap) = match exclude.and_then(|x| Some((x, self.prefix.get(x)?))) {
+            Some((x, &end)) => {
+                let w = u64::from(eps[x].weight());
+                (end - w, w)
+            }
+            None => (u64::MAX, 0),
+        };
+        if total == gap {
+            return None;
+        }
         for _ in 0..DRAWS {
-            let i = self.prefix.partition_point(|&c| c <= scale(r, total));
+            let mut point = scale(r, total - gap);
+            if point >= cut {
+                point += gap;
+            }
+            let i = self.prefix.partition_point(|&c| c <= point);
             if usable(&eps[i]) {
                 return Some(i);
             }
             r = mix(r);
         }
-        // Exact weighted draw among the usable endpoints.
-        let weight = |e: &EndpointState| if usable(e) { u64::from(e.weight()) } else { 0 };
-        let usable_total: u64 = eps.iter().map(weight).sum();
-        if usable_total == 0 {
-            return None;
-        }
-        let mut point = scale(r, usable_total);
-        for (i, e) in eps.iter().enumerate() {
-            let w = weight(e);
-            if point < w {
-                return Some(i);
-            }
-            point -= w;
-        }
-        None
+        weighted_scan(eps, r, exclude, usable)
     }
 }
 
@@ -157,19 +181,7 @@ mod tests {
 
     use super::super::testutil::*;
     use super::super::{BalanceError, Balancer, EndpointState};
-
-    #[test]
-    fn round_robin_is_exactly_fair() -> Result<(), BalanceError> {
-        let now = Instant::now();
-        let eps = endpoints(4, now);
-        let b = Balancer::new(&LoadBalancer::RoundRobin, eps.clone())?;
-        assert_eq!(histogram(&b, 10_000, 1, now), vec![2500; 4]);
-        // An ejected endpoint's share is spread evenly, not dumped on its neighbour.
-        eps[1].set_healthy(false);
-        let counts = histogram(&b, 12_000, 1, now);
-        assert_eq!(counts, vec![4000, 0, 4000, 4000]);
-        Ok(())
-    }
+    use super::WeightedRandom;
 
     #[test]
     fn random_is_uniform_within_two_percent() -> Result<(), BalanceError> {
@@ -205,5 +217,28 @@ mod tests {
         let share = counts[0] as f64 / picks as f64;
         assert!((share - 0.25).abs() < 0.25 * 0.02, "{counts:?}");
         Ok(())
+    }
+
+    #[test]
+    fn weighted_draw_cuts_out_the_excluded_endpoint() {
+        let now = Instant::now();
+        let eps = weighted(&[1, 3, 4], now);
+        let table = WeightedRandom::new(&eps);
+        assert!(table.is_weighted());
+        let mut rng = Rng(12);
+        for (exclude, want) in [(2, [0.25, 0.75, 0.0]), (1, [0.2, 0.0, 0.8])] {
+            let mut counts = vec![0; 3];
+            for _ in 0..20_000 {
+                if let Some(i) = table.draw(&eps, rng.next(), Some(exclude), |e| e.is_healthy()) {
+                    counts[i] += 1;
+                }
+            }
+            assert_eq!(counts[exclude], 0);
+            assert_shares(&counts, &want, 1.0);
+        }
+        // Excluding the only usable endpoint leaves nothing.
+        eps[1].set_healthy(false);
+        eps[2].set_healthy(false);
+        assert_eq!(table.draw(&eps, 7, Some(0), |e| e.is_healthy()), None);
     }
 }

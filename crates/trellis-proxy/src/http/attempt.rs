@@ -8,38 +8,44 @@ use ::http::{Request, Response, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::{Body, Incoming};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 
 use super::{Exchange, ProxyBody, local};
 use crate::balance::{EndpointState, PickContext};
-use crate::resilience::{AttemptOutcome, Overflow, Permit, RetryDecision};
+use crate::resilience::{AttemptOutcome, LocalFailure, Outcome, Overflow, Permit, RetryDecision};
 use crate::runtime::{Backend, RouteRetry, Upstream};
 use crate::telemetry::ResponseFlag;
+use crate::upstream::{UpstreamDefaults, UpstreamError};
 
 /// Request bodies up to this size are kept so a retry can send them again; larger (or
 /// unknown-length) bodies stream through and are never retried.
 const MAX_REPLAY_BODY: u64 = 64 * 1024;
 
-/// The pooled client every attempt goes through.
-pub(super) type UpstreamClient = Client<HttpConnector, ProxyBody>;
+/// Why an attempt got no response: a retry-relevant failure, or a connection-pool
+/// overflow (503 `UO` at once, never retried, not an endpoint failure).
+#[derive(Debug, Clone, Copy)]
+enum Failed {
+    Attempt(AttemptOutcome),
+    Overflow(Overflow),
+}
 
 /// How sending ended: the upstream's response, or a flagged local response.
 pub(super) type Sent = Result<Response<Incoming>, Response<ProxyBody>>;
 
 /// Sends `req` to endpoint `ex.endpoint` of `backend` (already in `req`'s URI),
 /// retrying under `retry` when the route has a policy; `ex` follows the attempts.
+/// `hash` is the request's consistent-hash value, reused when a retry picks again.
 pub(super) async fn send(
-    client: &UpstreamClient,
-    req: Request<Incoming>,
+    defaults: &UpstreamDefaults,
+    req: Request<ProxyBody>,
     backend: &Backend,
     retry: Option<&RouteRetry>,
+    hash: Option<u64>,
     ex: &mut Exchange,
 ) -> Sent {
     let endpoint = ex.endpoint;
     ex.attempts = 1;
     let Some(retry) = retry else {
-        return once(client, req.map(Either::Left), backend, endpoint, None)
+        return once(defaults, req, backend, endpoint, None)
             .await
             .map_err(local_for);
     };
@@ -50,8 +56,8 @@ pub(super) async fn send(
     let body = match replayable(body).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(body)) => {
-            let req = Request::from_parts(parts, Either::Left(body));
-            return once(client, req, backend, endpoint, retry.per_try_timeout)
+            let req = Request::from_parts(parts, body);
+            return once(defaults, req, backend, endpoint, retry.per_try_timeout)
                 .await
                 .map_err(local_for);
         }
@@ -68,10 +74,11 @@ pub(super) async fn send(
     let mut _retry_permit: Option<Permit> = None;
     loop {
         let req = Request::from_parts(parts.clone(), Either::Right(Full::new(body.clone())));
-        let result = once(client, req, backend, endpoint, retry.per_try_timeout).await;
+        let result = once(defaults, req, backend, endpoint, retry.per_try_timeout).await;
         let outcome = match &result {
             Ok(resp) => response_outcome(resp),
-            Err(o) => *o,
+            Err(Failed::Attempt(o)) => *o,
+            Err(Failed::Overflow(o)) => return Err(overflow(*o)),
         };
         let decision = retry
             .classifier
@@ -101,7 +108,7 @@ pub(super) async fn send(
         retries_done += 1;
         let delay = retry.backoff.delay(retries_done, &mut rand::rng());
         tokio::time::sleep(delay).await;
-        endpoint = repick(backend, &mut parts.uri, endpoint);
+        endpoint = repick(backend, &mut parts.uri, endpoint, hash);
         ex.attempts += 1;
         ex.endpoint = endpoint;
     }
@@ -114,31 +121,38 @@ pub(super) fn overflow(o: Overflow) -> Response<ProxyBody> {
 
 /// One attempt, counted as in flight on its endpoint while it runs.
 async fn once(
-    client: &UpstreamClient,
+    defaults: &UpstreamDefaults,
     req: Request<ProxyBody>,
     backend: &Backend,
     endpoint: Option<usize>,
     per_try: Option<Duration>,
-) -> Result<Response<Incoming>, AttemptOutcome> {
+) -> Result<Response<Incoming>, Failed> {
     let mut in_flight = endpoint
         .and_then(|i| backend.endpoints().get(i))
         .map(InFlight::start);
-    let sent = client.request(req);
+    let sent = backend.upstream().send(endpoint, req, defaults);
     let result = match per_try {
         Some(t) => match tokio::time::timeout(t, sent).await {
             Ok(r) => r,
-            Err(_) => return Err(AttemptOutcome::PerTryTimeout),
+            Err(_) => {
+                if let Some(index) = endpoint {
+                    let timeout = Outcome::LocalFailure(LocalFailure::Timeout);
+                    backend.report(index, timeout, Instant::now());
+                }
+                return Err(Failed::Attempt(AttemptOutcome::PerTryTimeout));
+            }
         },
         None => sent.await,
     };
-    match result {
+    let result = match result {
         Ok(resp) => {
             if let Some(f) = in_flight.as_mut() {
                 f.answered = true;
             }
             Ok(resp)
         }
-        Err(e) if e.is_connect() => {
+        Err(UpstreamError::Overflow(o)) => return Err(Failed::Overflow(o)),
+        Err(e) if e.is_connect_failure() => {
             tracing::debug!(error = %e, "upstream connect failed");
             Err(AttemptOutcome::ConnectFailure)
         }
@@ -146,11 +160,29 @@ async fn once(
             tracing::debug!(error = %e, "upstream request failed");
             Err(AttemptOutcome::Reset)
         }
+    };
+    if let Some(index) = endpoint {
+        backend.report(index, outlier_outcome(&result), Instant::now());
+    }
+    result.map_err(Failed::Attempt)
+}
+
+/// What outlier detection learns from an attempt: the status, or the local failure.
+fn outlier_outcome(result: &Result<Response<Incoming>, AttemptOutcome>) -> Outcome {
+    match result {
+        Ok(resp) => Outcome::Response(resp.status().as_u16()),
+        Err(AttemptOutcome::ConnectFailure) => Outcome::LocalFailure(LocalFailure::ConnectFailure),
+        Err(AttemptOutcome::PerTryTimeout) => Outcome::LocalFailure(LocalFailure::Timeout),
+        Err(_) => Outcome::LocalFailure(LocalFailure::Reset),
     }
 }
 
 /// The local response for a failed attempt that is not retried.
-fn local_for(outcome: AttemptOutcome) -> Response<ProxyBody> {
+fn local_for(failed: Failed) -> Response<ProxyBody> {
+    let outcome = match failed {
+        Failed::Attempt(outcome) => outcome,
+        Failed::Overflow(o) => return overflow(o),
+    };
     match outcome {
         AttemptOutcome::ConnectFailure => {
             local::error(ResponseFlag::UpstreamConnectionFailure, "connect failed")
@@ -181,22 +213,38 @@ fn response_outcome(resp: &Response<Incoming>) -> AttemptOutcome {
 
 /// The whole body when it is empty or of known length up to [`MAX_REPLAY_BODY`]; the
 /// untouched stream otherwise.
-async fn replayable(body: Incoming) -> Result<Result<Bytes, Incoming>, hyper::Error> {
+async fn replayable(body: ProxyBody) -> Result<Result<Bytes, ProxyBody>, hyper::Error> {
+    let body = match body {
+        // Already buffered (a mirrored request): replay the same bytes.
+        Either::Right(full) => {
+            return Ok(Ok(full
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default()));
+        }
+        Either::Left(body) => body,
+    };
     if body.is_end_stream() {
         return Ok(Ok(Bytes::new()));
     }
     match body.size_hint().exact() {
         Some(n) if n <= MAX_REPLAY_BODY => Ok(Ok(body.collect().await?.to_bytes())),
-        _ => Ok(Err(body)),
+        _ => Ok(Err(Either::Left(body))),
     }
 }
 
 /// Picks an endpoint for a retry (as Envoy does, possibly another one) and points `uri`
 /// at it; keeps the previous target for passthrough or when nothing can be picked.
-fn repick(backend: &Backend, uri: &mut Uri, previous: Option<usize>) -> Option<usize> {
+fn repick(
+    backend: &Backend,
+    uri: &mut Uri,
+    previous: Option<usize>,
+    hash: Option<u64>,
+) -> Option<usize> {
     let ctx = PickContext {
         random: rand::random(),
-        hash: None,
+        hash,
         now: Instant::now(),
     };
     let Some(Upstream::Endpoint { index, authority }) = backend.pick(&ctx) else {

@@ -11,7 +11,8 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 use trellis_model::RouteAction;
 
-use super::{Exchange, HttpProxy, ProxyBody, attempt, local};
+use super::fault::Injected;
+use super::{Exchange, HttpProxy, ProxyBody, attempt, cors, local, mirror, upgrade};
 use crate::balance::PickContext;
 use crate::route::RequestView;
 use crate::runtime::{Backend, RouteRuntime, Upstream};
@@ -35,6 +36,12 @@ struct Decision {
     route: usize,
     destination: usize,
     timeout: Option<std::time::Duration>,
+    /// The consistent-hash value the endpoint was picked with (retries reuse it).
+    hash: Option<u64>,
+    /// `Set-Cookie` for a generated consistent-hash cookie.
+    set_cookie: Option<header::HeaderValue>,
+    /// The port the client addressed (mirror destinations without a port follow it).
+    request_port: Option<u16>,
 }
 
 /// Handles one downstream request; never fails (errors become local responses). What it
@@ -44,6 +51,9 @@ pub(super) async fn handle(
     mut req: Request<Incoming>,
     ex: &mut Exchange,
 ) -> Response<ProxyBody> {
+    if let Some(refused) = super::guard::check(&req) {
+        return refused;
+    }
     let runtime = Arc::clone(&proxy.runtime.borrow());
     let id = RequestId::from_request(req.headers());
     req.headers_mut()
@@ -65,13 +75,40 @@ pub(super) async fn handle(
     let Some((route_index, route)) = service.table().find(&view) else {
         return local::error(ResponseFlag::NoRoute, "no route matched");
     };
-    if let Some(r) = service.route(route_index) {
+    let features = service.route(route_index);
+    if let Some(r) = features {
         ex.route = Some(Arc::clone(&r.name));
     }
+    // CORS, then fault injection, then the route's action (see docs/configuration.md).
+    let cors: cors::Allowed<'_> = features
+        .and_then(|r| r.cors.as_ref())
+        .and_then(|c| Some((c, c.allowed_origin(req.headers())?)));
+    if let Some((policy, origin)) = &cors
+        && cors::is_preflight(req.method(), req.headers())
+    {
+        return policy.preflight(origin.clone());
+    }
+    if let Some(fault) = features.and_then(|r| r.fault.as_ref()) {
+        match fault.decide(rand::random()) {
+            Injected::None => {}
+            Injected::Delay(d) => {
+                ex.flags.insert(ResponseFlag::DelayInjected);
+                tokio::time::sleep(d).await;
+            }
+            Injected::Abort(delay, resp) => {
+                if let Some(d) = delay {
+                    ex.flags.insert(ResponseFlag::DelayInjected);
+                    tokio::time::sleep(d).await;
+                }
+                ex.flags.insert(ResponseFlag::FaultInjected);
+                return cors::apply(cors, resp);
+            }
+        }
+    }
     match &route.action {
-        RouteAction::Redirect(r) => return local::redirect(route, r, &view),
+        RouteAction::Redirect(r) => return cors::apply(cors, local::redirect(route, r, &view)),
         RouteAction::DirectResponse { status, body } => {
-            return local::direct(*status, body.as_deref());
+            return cors::apply(cors, local::direct(*status, body.as_deref()));
         }
         RouteAction::Forward(_) => {}
     }
@@ -102,9 +139,10 @@ pub(super) async fn handle(
                 "unknown destination service",
             );
         };
+        let hashed = backend.hash_request(req.headers(), req.uri(), ex.peer);
         let ctx = PickContext {
             random: rand::random(),
-            hash: None,
+            hash: hashed.hash(),
             now: Instant::now(),
         };
         let (endpoint, original) = match backend.pick(&ctx) {
@@ -121,6 +159,9 @@ pub(super) async fn handle(
             route: route_index,
             destination,
             timeout: route.timeout,
+            hash: ctx.hash,
+            set_cookie: hashed.set_cookie_header(),
+            request_port: view.port,
         }
     };
     let Some(route_rt) = service.route(decision.route) else {
@@ -128,7 +169,7 @@ pub(super) async fn handle(
     };
     ex.backend = Some(Arc::clone(&decision.backend));
     ex.endpoint = decision.endpoint.as_ref().map(|(i, _)| *i);
-    forward(proxy, req, &decision, route_rt, ex).await
+    cors::apply(cors, forward(proxy, req, &decision, route_rt, ex).await)
 }
 
 /// Rewrites `req` for the chosen upstream and sends it, bounded by the route timeout.
@@ -153,16 +194,32 @@ async fn forward(
     {
         req.headers_mut().insert(header::HOST, v);
     }
+    // An HTTP/1.1 upgrade keeps its headers when the upstream can switch too.
+    let upgrade = if decision.backend.http2() {
+        None
+    } else {
+        upgrade::Pending::take(&mut req)
+    };
     strip_hop_by_hop(req.headers_mut());
     route.request_headers.apply(req.headers_mut());
     if let Some(d) = dest {
         d.request_headers.apply(req.headers_mut());
     }
-    let path = req
-        .uri()
-        .path_and_query()
-        .cloned()
-        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    if let Some(u) = &upgrade {
+        u.restore(req.headers_mut());
+    }
+    let rewrite = route.rewrite.as_ref();
+    if let Some(a) = rewrite.and_then(|rw| rw.authority()) {
+        req.headers_mut().insert(header::HOST, a.clone());
+    }
+    let path = match rewrite.and_then(|rw| rw.path(req.uri().path(), req.uri().query())) {
+        Some(p) => p,
+        None => req
+            .uri()
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    };
     let mut parts = ::http::uri::Parts::default();
     parts.scheme = Some(Scheme::HTTP);
     parts.authority = Some(authority);
@@ -171,12 +228,10 @@ async fn forward(
         Ok(uri) => *req.uri_mut() = uri,
         Err(_) => return local::error(ResponseFlag::NoRoute, "cannot build upstream URI"),
     }
-    let client = if decision.backend.http2() {
-        *req.version_mut() = Version::HTTP_2;
-        &proxy.h2
+    *req.version_mut() = if decision.backend.http2() {
+        Version::HTTP_2
     } else {
-        *req.version_mut() = Version::HTTP_11;
-        &proxy.h1
+        Version::HTTP_11
     };
 
     // Held until the response headers arrive: `http2MaxRequests` concurrent requests.
@@ -184,7 +239,23 @@ async fn forward(
         Ok(p) => p,
         Err(o) => return attempt::overflow(o),
     };
-    let sent = attempt::send(client, req, &decision.backend, route.retry.as_ref(), ex);
+    let timeout = decision.timeout;
+    let req = match mirror::fork(proxy, &route.mirrors, req, decision.request_port, timeout).await {
+        Ok(req) => req,
+        Err(e) => {
+            tracing::debug!(error = %e, "reading the request body failed");
+            let flag = ResponseFlag::DownstreamConnectionTermination;
+            return local::error(flag, "request body read failed");
+        }
+    };
+    let sent = attempt::send(
+        &proxy.upstream,
+        req,
+        &decision.backend,
+        route.retry.as_ref(),
+        decision.hash,
+        ex,
+    );
     let result = match decision.timeout {
         Some(t) => tokio::time::timeout(t, sent).await.ok(),
         None => Some(sent.await),
@@ -194,11 +265,19 @@ async fn forward(
         Some(Err(local)) => return local,
         Some(Ok(resp)) => resp,
     };
+    let upgraded = upgrade.and_then(|u| u.complete(&mut resp));
     strip_hop_by_hop(resp.headers_mut());
+    if let Some(protocol) = upgraded {
+        upgrade::restore_response(resp.headers_mut(), protocol);
+    }
     if let Some(d) = dest {
         d.response_headers.apply(resp.headers_mut());
     }
     route.response_headers.apply(resp.headers_mut());
+    if let Some(cookie) = &decision.set_cookie {
+        resp.headers_mut()
+            .append(header::SET_COOKIE, cookie.clone());
+    }
     resp.map(Either::Left)
 }
 

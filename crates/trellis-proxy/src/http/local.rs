@@ -5,7 +5,7 @@ use ::http::header::{CONTENT_TYPE, LOCATION};
 use ::http::{HeaderValue, Response, StatusCode};
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use trellis_model::{HttpRoute, PathRewrite, Redirect, StringMatch};
+use trellis_model::{HttpRoute, PathRewrite, Redirect};
 
 use super::{FLAGS_HEADER, ProxyBody};
 use crate::route::RequestView;
@@ -23,6 +23,17 @@ pub fn error(flag: ResponseFlag, detail: &str) -> Response<ProxyBody> {
         .unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     tracing::debug!(flag = flag.code(), detail, "local error response");
     let body = format!("{}: {} ({detail})\n", flag.code(), flag.reason());
+    flagged(status, flag, body)
+}
+
+/// A local response with a chosen `status` and `body` that carries `flag` like
+/// [`error`] does (header and extension); for answers whose status the configuration
+/// decides, such as injected faults.
+pub fn flagged(
+    status: StatusCode,
+    flag: ResponseFlag,
+    body: impl Into<Bytes>,
+) -> Response<ProxyBody> {
     let mut resp = text(status, body.into());
     resp.headers_mut()
         .insert(FLAGS_HEADER, HeaderValue::from_static(flag.code()));
@@ -55,7 +66,11 @@ pub fn redirect(
     let path = match &redirect.path {
         None => req.path.to_owned(),
         Some(PathRewrite::ReplaceFull(p)) => p.clone(),
-        Some(PathRewrite::ReplacePrefix(p)) => replace_prefix(route, req.path, p),
+        Some(PathRewrite::ReplacePrefix(p)) => super::rewrite::replace_prefix(
+            route.matches.iter().filter_map(|m| m.uri.as_ref()),
+            req.path,
+            p,
+        ),
         Some(PathRewrite::Regex { .. }) => {
             return error(
                 ResponseFlag::NoRoute,
@@ -92,32 +107,6 @@ fn raw_authority<'a>(req: &RequestView<'a>) -> &'a str {
         .get(::http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or(req.authority)
-}
-
-/// Replaces the part of `path` matched by the route's prefix (or exact) URI match with
-/// `replacement`; the first such match covering `path` decides.
-fn replace_prefix(route: &HttpRoute, path: &str, replacement: &str) -> String {
-    for m in &route.matches {
-        match &m.uri {
-            Some(StringMatch::Exact(e)) if e == path => return replacement.to_owned(),
-            Some(StringMatch::Prefix(p) | StringMatch::PathPrefix(p))
-                if path.starts_with(p.as_str()) =>
-            {
-                let p = if matches!(m.uri, Some(StringMatch::PathPrefix(_))) {
-                    p.trim_end_matches('/')
-                } else {
-                    p.as_str()
-                };
-                let rest = &path[p.len()..];
-                if replacement.ends_with('/') && rest.starts_with('/') {
-                    return format!("{replacement}{}", &rest[1..]);
-                }
-                return format!("{replacement}{rest}");
-            }
-            _ => {}
-        }
-    }
-    path.to_owned()
 }
 
 fn text(status: StatusCode, body: Bytes) -> Response<ProxyBody> {

@@ -2,13 +2,29 @@
 //! upstream authorities precomputed, so forwarding picks an index and clones a prepared
 //! [`Authority`].
 
+mod outlier;
+
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::uri::Authority;
-use trellis_model::Service;
+use trellis_model::{HashKey, LoadBalancer, Service};
 
-use crate::balance::{BalanceError, Balancer, EndpointState, Pick, PickContext};
-use crate::resilience::ConnectionPoolLimits;
+use crate::balance::{
+    BalanceError, Balancer, EndpointState, HashDecision, HashInput, Pick, PickContext,
+    RequestHasher,
+};
+use crate::resilience::outlier::OutlierStats;
+use crate::resilience::{ConnectionPoolLimits, Outcome};
+use crate::telemetry::BackendLabels;
+use crate::upstream::UpstreamPool;
+
+use outlier::BackendOutlier;
+
+/// Stands in for an address the caller does not know (the listener's local address in a
+/// generated cookie's value, or a missing peer), so hashing still works.
+const UNKNOWN_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 /// Why a backend could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -43,11 +59,24 @@ pub struct Backend {
     authorities: Box<[Authority]>,
     http2: bool,
     limits: ConnectionPoolLimits,
+    /// Upstream connections to the endpoints, under the effective `connectionPool`.
+    upstream: UpstreamPool,
+    /// The endpoints' metric labels and addresses, for telemetry.
+    labels: BackendLabels,
+    /// The request hasher when the load balancer is consistentHash; the flag says it
+    /// keys on the source IP (a request without a known peer then has no key).
+    hasher: Option<(RequestHasher, bool)>,
+    /// Outlier detection when the effective policy configures it.
+    outlier: Option<BackendOutlier>,
 }
 
 impl Backend {
-    /// Picks an endpoint; `None` when none is usable (`UH`).
+    /// Picks an endpoint; `None` when none is usable (`UH`). With outlier detection,
+    /// first returns endpoints whose ejection time is over (see `backend/outlier.rs`).
     pub fn pick(&self, ctx: &PickContext) -> Option<Upstream<'_>> {
+        if let Some(o) = &self.outlier {
+            o.maybe_tick(self.balancer.endpoints(), ctx.now);
+        }
         match self.balancer.pick(ctx)? {
             Pick::Endpoint(index) => Some(Upstream::Endpoint {
                 index,
@@ -71,6 +100,65 @@ impl Backend {
     /// Whether the upstream speaks HTTP/2 without negotiation (port protocol HTTP2/gRPC).
     pub fn http2(&self) -> bool {
         self.http2
+    }
+
+    /// The pooled upstream connections every request to this backend is sent over.
+    pub fn upstream(&self) -> &UpstreamPool {
+        &self.upstream
+    }
+
+    /// The endpoints' metric labels and addresses (indexed as [`Backend::endpoints`]),
+    /// prepared here so recording a request builds no label strings.
+    pub fn labels(&self) -> &BackendLabels {
+        &self.labels
+    }
+
+    /// The consistent-hash decision for a request (its hash goes into
+    /// [`PickContext::hash`], a generated cookie into the response); `NoHash` when the
+    /// balancer does not hash or the request lacks the key. `peer` is the downstream
+    /// client's address.
+    pub fn hash_request(
+        &self,
+        headers: &http::HeaderMap,
+        uri: &http::Uri,
+        peer: Option<SocketAddr>,
+    ) -> HashDecision<'_> {
+        let Some((hasher, source_ip)) = &self.hasher else {
+            return HashDecision::NoHash;
+        };
+        if *source_ip && peer.is_none() {
+            return HashDecision::NoHash;
+        }
+        hasher.hash(&HashInput {
+            headers,
+            uri,
+            peer: peer.unwrap_or(UNKNOWN_ADDR),
+            local: UNKNOWN_ADDR,
+        })
+    }
+
+    /// Feeds the outcome of one attempt to endpoint `index` into outlier detection (a
+    /// no-op without it); an ejected endpoint stops being picked at once.
+    pub fn report(&self, index: usize, outcome: Outcome, now: Instant) {
+        if let Some(o) = &self.outlier {
+            o.report(self.balancer.endpoints(), index, outcome, now);
+        }
+    }
+
+    /// Outlier-detection counters (ejections total, active, refused), `None` when the
+    /// backend has no outlier detection.
+    pub fn outlier_stats(&self) -> Option<OutlierStats> {
+        self.outlier.as_ref().map(BackendOutlier::stats)
+    }
+
+    /// Whether endpoint `index` is currently ejected by outlier detection.
+    pub fn is_ejected(&self, index: usize) -> bool {
+        self.outlier.as_ref().is_some_and(|o| o.is_ejected(index))
+    }
+
+    /// How many times endpoint `index` has been ejected since this backend was built.
+    pub fn ejection_count(&self, index: usize) -> u64 {
+        self.outlier.as_ref().map_or(0, |o| o.ejection_count(index))
     }
 }
 
@@ -101,14 +189,39 @@ impl BackendSet {
                             .map_err(|_| BackendError::Address(s.address().to_owned()))
                     })
                     .collect::<Result<Box<[_]>, _>>()?;
+                let labels = BackendLabels::new(
+                    service,
+                    service
+                        .endpoints_for_subset(subset)
+                        .zip(states.iter().map(|s| s.address())),
+                );
                 let policy = service.effective_policy(subset, Some(port.number));
                 let lb = policy.load_balancer_or_default();
+                let hasher = match &lb {
+                    LoadBalancer::ConsistentHash(ch) => Some((
+                        RequestHasher::new(&ch.key)?,
+                        matches!(ch.key, HashKey::SourceIp),
+                    )),
+                    _ => None,
+                };
+                let outlier = policy
+                    .outlier_detection
+                    .as_ref()
+                    .map(|od| BackendOutlier::new(od, &states));
+                let limits = ConnectionPoolLimits::new(&policy.connection_pool);
+                let http2 = port.protocol.is_http2();
+                let upstream =
+                    UpstreamPool::new(&policy.connection_pool, limits.clone(), &states, http2);
                 let balancer = Balancer::new(&lb, states)?.with_panic_mode(true);
                 let backend = Backend {
                     balancer,
                     authorities,
-                    http2: port.protocol.is_http2(),
-                    limits: ConnectionPoolLimits::new(&policy.connection_pool),
+                    http2,
+                    limits,
+                    upstream,
+                    labels,
+                    hasher,
+                    outlier,
                 };
                 Ok((port.number, Arc::new(backend)))
             })
@@ -117,6 +230,11 @@ impl BackendSet {
             ports,
             default_port: service.only_http_port().map(|p| p.number),
         })
+    }
+
+    /// Every port's backend, in service port order (admin listings).
+    pub fn ports(&self) -> impl Iterator<Item = (u16, &Arc<Backend>)> {
+        self.ports.iter().map(|(p, b)| (*p, b))
     }
 
     /// The backend for a destination: its explicit `port`, else the port the request was

@@ -4,6 +4,12 @@
 //! Lines are written into a caller-owned `String` that is reused between requests, so logging does
 //! not allocate per request once the buffer has grown.
 
+mod writer;
+
+pub use writer::{
+    AccessLogConfig, AccessLogDestination, AccessLogError, AccessLogWriter, LogEntry, QUEUE_LINES,
+};
+
 use super::flags::ResponseFlags;
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -11,8 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// The output format, chosen by option.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AccessLogFormat {
+    /// One JSON object per line, for log pipelines.
     #[default]
     Json,
+    /// Envoy's default text format, for people used to reading proxy logs.
     Text,
 }
 

@@ -8,8 +8,8 @@
 //! at most [`MetricsConfig::max_series_per_family`] label sets; past that, traffic is recorded
 //! under an `overflow` series and `trellis_metrics_overflow_total` counts how often.
 //!
-//! Linkerd's metric names (`request_total`, `response_total`, `response_latency_ms`) are not
-//! implemented yet.
+//! Only Istio's names are produced: Linkerd's metric names (`request_total`, `response_total`,
+//! `response_latency_ms`) are not offered by any setting (left out of the data-plane issue).
 
 mod family;
 mod labels;
@@ -86,6 +86,7 @@ pub struct ProxyMetrics {
     overflow: LabelSet,
     retries: Counter,
     upstream_overflows: Counter,
+    access_log_dropped: Counter,
     outlier_ejections: Counter,
     reloads_accepted: Counter,
     reloads_rejected: Counter,
@@ -172,6 +173,11 @@ impl ProxyMetrics {
             "trellis_upstream_overflows",
             "Requests refused by a connection-pool limit",
         );
+        let access_log_dropped = counter(
+            &mut registry,
+            "trellis_access_log_dropped",
+            "Access-log lines dropped because the writer fell behind",
+        );
         let outlier_ejections = counter(
             &mut registry,
             "trellis_outlier_ejections",
@@ -195,6 +201,7 @@ impl ProxyMetrics {
             ),
             retries,
             upstream_overflows,
+            access_log_dropped,
             outlier_ejections,
             reloads_accepted: reloads.get_or_create_owned(&[("result", "accepted")]),
             reloads_rejected: reloads.get_or_create_owned(&[("result", "rejected")]),
@@ -263,6 +270,19 @@ impl ProxyMetrics {
     /// Counts one retry attempt (`trellis_retries_total`).
     pub fn record_retry(&self) {
         self.retries.inc();
+    }
+
+    /// Counts `n` retry attempts at once (a finished request's `attempts - 1`).
+    pub fn record_retries(&self, n: u64) {
+        if n > 0 {
+            self.retries.inc_by(n);
+        }
+    }
+
+    /// Counts one access-log line dropped because the writer's queue was full
+    /// (`trellis_access_log_dropped_total`): logging never blocks a request.
+    pub fn record_access_log_dropped(&self) {
+        self.access_log_dropped.inc();
     }
 
     /// Counts one request refused by a pool limit (`trellis_upstream_overflows_total`).

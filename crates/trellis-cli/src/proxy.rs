@@ -1,0 +1,114 @@
+//! `trellis proxy`: builds the async runtime with `--concurrency` workers, starts the proxy
+//! and stops it on SIGTERM (drain) or SIGINT/Ctrl-C (drain too) or `/quitquitquit`.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use trellis_proxy::server::{LoadError, ProxyServer, ProxySettings, ServerError, Stop};
+
+use trellis_proxy::telemetry::AccessLogFormat;
+use trellis_proxy::telemetry::access_log::{AccessLogConfig, AccessLogDestination};
+use trellis_proxy::telemetry::peers::SourceIdentity;
+
+use crate::cli::{AccessLogArg, ProxyArgs};
+
+pub fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
+    let workers = args.concurrency.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        usize::from,
+    );
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name("trellis-worker")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
+    let mut settings = ProxySettings::new(args.config.clone());
+    settings.outbound_addr = args.outbound_addr;
+    settings.admin_addr = args.admin_addr;
+    settings.health_addr = args.health_addr.0;
+    settings.load.default_namespace = args.namespace.clone();
+    settings.runtime.client_namespace = args.namespace.clone();
+    settings.drain_timeout = args.drain_timeout;
+    settings.watch = !args.no_watch;
+    settings.access_log = access_log(args);
+    settings.source = source_identity(args);
+    let server = match ProxyServer::start(settings).await {
+        Ok(s) => s,
+        Err(ServerError::Config(e)) => {
+            report_refused(&e);
+            return Ok(ExitCode::from(1));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    eprintln!(
+        "trellis proxy: outbound {} admin {}",
+        server.outbound_addr(),
+        server.admin_addr()
+    );
+    let signals = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok::<_, std::io::Error>(())
+    };
+    let stopper = &server;
+    tokio::select! {
+        r = signals => {
+            r.context("cannot listen for signals")?;
+            stopper.stop(Stop::Drain);
+        }
+        () = wait_quit(stopper) => {}
+    }
+    server.wait().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Resolves when the proxy stopped on its own (`/quitquitquit`).
+async fn wait_quit(server: &ProxyServer) {
+    server.stopped().await;
+}
+
+fn access_log(args: &ProxyArgs) -> AccessLogConfig {
+    let destination = match (&args.access_log, &args.access_log_path) {
+        (AccessLogArg::Off, _) => AccessLogDestination::Off,
+        (_, Some(path)) => AccessLogDestination::File(path.clone()),
+        (_, None) => AccessLogDestination::Stdout,
+    };
+    let format = match args.access_log {
+        AccessLogArg::Text => AccessLogFormat::Text,
+        _ => AccessLogFormat::Json,
+    };
+    AccessLogConfig {
+        format,
+        destination,
+    }
+}
+
+/// The `source_*` labels, derived from the flags as Istio derives them from the pod.
+fn source_identity(args: &ProxyArgs) -> SourceIdentity {
+    let workload = trellis_model::Workload {
+        name: args.workload.clone(),
+        namespace: args.namespace.clone(),
+        service_account: Some(args.service_account.clone()),
+        labels: args.labels.iter().cloned().collect(),
+        ..Default::default()
+    };
+    SourceIdentity::from_workload(&workload, "cluster.local")
+}
+
+/// Prints why the startup configuration was refused, as `trellis analyze` would.
+fn report_refused(e: &LoadError) {
+    eprintln!("error: configuration refused: {e}");
+    for line in e.lines() {
+        eprintln!("  {line}");
+    }
+}

@@ -1,0 +1,122 @@
+//! [`Telemetry`]: everything a listener needs to report requests — the metrics registry, the
+//! local workload's identity (the `source_*` labels) and the access-log writer — built once at
+//! startup and shared (`Arc`) by every connection.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use super::access_log::{AccessLogConfig, AccessLogError, AccessLogWriter, LogEntry};
+use super::metrics::{LabelSet, ProxyMetrics, RequestProtocol};
+use super::peers::{BackendLabels, DestinationLabels, Source, SourceIdentity};
+
+/// Services whose label sets are cached for requests that reached a service but no backend;
+/// beyond it (many reloads with renamed services) such requests build their labels each time.
+const MAX_SERVICE_ONLY: usize = 4096;
+
+/// The reporting side of a listener: Istio's metrics, the proxy's counters and the access log.
+#[derive(Debug)]
+pub struct Telemetry {
+    metrics: Arc<ProxyMetrics>,
+    source: Source,
+    access_log: Option<AccessLogWriter>,
+    /// Destination unknown (no service matched, `NR`): HTTP and gRPC.
+    unknown: [LabelSet; 2],
+    /// Service known but no backend chosen (e.g. `UH`), by service host.
+    service_only: RwLock<HashMap<Arc<str>, [LabelSet; 2]>>,
+}
+
+impl Telemetry {
+    /// Reports into `metrics` (share the same registry with the admin endpoint) as `source`,
+    /// and starts the access-log writer unless `access_log` is off.
+    pub fn new(
+        metrics: Arc<ProxyMetrics>,
+        source: SourceIdentity,
+        access_log: &AccessLogConfig,
+    ) -> Result<Telemetry, AccessLogError> {
+        let source = Source::new(source);
+        let unknown = source.label_sets(&DestinationLabels::unknown());
+        Ok(Telemetry {
+            metrics,
+            source,
+            access_log: AccessLogWriter::start(access_log)?,
+            unknown,
+            service_only: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// The registry requests are recorded into (`/stats/prometheus` encodes it).
+    pub fn metrics(&self) -> &Arc<ProxyMetrics> {
+        &self.metrics
+    }
+
+    /// Whether requests should collect the facts of an access-log line.
+    pub fn access_log_enabled(&self) -> bool {
+        self.access_log.is_some()
+    }
+
+    /// Queues one access-log line; counts it as dropped when the writer is behind.
+    pub fn log(&self, entry: LogEntry) {
+        if let Some(w) = &self.access_log
+            && !w.try_log(entry)
+        {
+            self.metrics.record_access_log_dropped();
+        }
+    }
+
+    /// The label set of a request: to `endpoint` of `backend` when one was chosen, else to the
+    /// service `service` when the host resolved, else to an unknown destination. Borrowed from
+    /// caches built at first use, so the steady state builds no strings.
+    pub fn labels<'a>(
+        &'a self,
+        backend: Option<&'a BackendLabels>,
+        service: Option<&Arc<str>>,
+        endpoint: Option<usize>,
+        protocol: RequestProtocol,
+    ) -> Cow<'a, LabelSet> {
+        let p = usize::from(protocol == RequestProtocol::Grpc);
+        if let Some(b) = backend {
+            return b.label_set(&self.source, endpoint, protocol);
+        }
+        let Some(host) = service else {
+            return Cow::Borrowed(&self.unknown[p]);
+        };
+        let cached = self
+            .service_only
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&**host)
+            .map(|sets| sets[p].clone());
+        if let Some(set) = cached {
+            return Cow::Owned(set);
+        }
+        let sets = self
+            .source
+            .label_sets(&DestinationLabels::service_host(host));
+        let set = sets[p].clone();
+        let mut map = self
+            .service_only
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if map.len() < MAX_SERVICE_ONLY {
+            map.entry(Arc::clone(host)).or_insert(sets);
+        }
+        Cow::Owned(set)
+    }
+}
+
+impl Default for Telemetry {
+    /// A fresh registry, an unknown source and no access log: what tests and embedders get
+    /// unless they configure it (the CLI configures JSON lines on stdout).
+    fn default() -> Self {
+        let source = Source::new(SourceIdentity::default());
+        let unknown = source.label_sets(&DestinationLabels::unknown());
+        Telemetry {
+            metrics: Arc::new(ProxyMetrics::default()),
+            source,
+            access_log: None,
+            unknown,
+            service_only: RwLock::new(HashMap::new()),
+        }
+    }
+}

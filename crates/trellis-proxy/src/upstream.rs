@@ -1,0 +1,379 @@
+//! Upstream connections: one pool per [`Backend`](crate::runtime::Backend), enforcing the
+//! backend's DestinationRule `connectionPool` on every connection it opens.
+//!
+//! - HTTP/1.1 ([`h1`]): idle keep-alive connections wait in a small LIFO stack per
+//!   endpoint; a request takes the most recently used one that is still ready, else opens
+//!   a new one. A connection goes back to its stack once its response body has been read
+//!   (never after a `101 Switching Protocols`: the upgraded stream belongs to the caller).
+//! - HTTP/2 ([`h2`], ports with protocol HTTP2/gRPC): one multiplexed connection per
+//!   endpoint, opened by the first request that needs it (the others wait for that
+//!   connect rather than opening their own) and replaced when it closes.
+//! - Passthrough (no endpoint index, `Upstream::OriginalDestination`): a fresh connection
+//!   per request to the request's authority, closed after the response. Passthrough HTTP
+//!   is rare enough in a mesh that a per-authority pool is not worth its state.
+//!
+//! Limits: `maxConnections` counts every open connection to the backend (a permit from
+//! [`ConnectionPoolLimits`] lives as long as the connection's driver task). When it is
+//! reached, a request waits for an idle connection or a freed slot while it holds one of
+//! the `http1MaxPendingRequests` slots, and gets `503 UO` at once when there is none;
+//! waiting is bounded by the route timeout, which the caller applies. Idle connections are
+//! closed by their driver after `idleTimeout`; `maxRequestsPerConnection` retires a
+//! connection after that many requests and `maxConnectionDuration` at that age (it takes
+//! no new request and closes once its responses are done); `connectTimeout` and
+//! `tcpKeepalive` apply to every connect. A configuration reload builds new pools: the old pool's idle connections close
+//! when it is dropped, requests in flight finish on theirs.
+
+mod h1;
+mod h2;
+#[cfg(test)]
+mod tests;
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use ::http::{Request, Response};
+use hyper::body::Incoming;
+use tokio::net::TcpStream;
+use tokio::sync::Notify;
+use tokio::time::Instant;
+use trellis_model::ConnectionPool;
+
+use crate::balance::EndpointState;
+use crate::http::ProxyBody;
+use crate::resilience::{ConnectionPermit, ConnectionPoolLimits, Overflow};
+use crate::tcp::{TcpError, TcpProxyOptions};
+
+/// Settings a backend's policy may leave unset, taken from the listener's options.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamDefaults {
+    /// Connect timeout when `tcp.connectTimeout` is unset.
+    pub connect_timeout: Duration,
+    /// Idle timeout when `http.idleTimeout` is unset.
+    pub idle_timeout: Duration,
+}
+
+/// Why a request could not be sent upstream.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    /// A connection-pool limit was reached (`503 UO`, never retried).
+    #[error(transparent)]
+    Overflow(#[from] Overflow),
+    /// The TCP connection could not be established (`UF`).
+    #[error(transparent)]
+    Connect(#[from] TcpError),
+    /// The endpoint's host name did not resolve (`UF`).
+    #[error("cannot resolve {host}: {source}")]
+    Resolve {
+        /// The name looked up.
+        host: Box<str>,
+        /// What the resolver said.
+        source: io::Error,
+    },
+    /// Another request's connect to this HTTP/2 endpoint, which this one waited for,
+    /// failed (`UF`).
+    #[error("the shared connect attempt to this endpoint failed")]
+    SharedConnectFailed,
+    /// The HTTP handshake on a new connection failed (`UF`).
+    #[error("upstream handshake failed: {0}")]
+    Handshake(#[source] hyper::Error),
+    /// The request has no usable target (unknown endpoint index, passthrough without an
+    /// authority) (`UF`).
+    #[error("no upstream address for this request")]
+    NoTarget,
+    /// The connection failed while the request was sent or answered (`UC`).
+    #[error("upstream request failed: {0}")]
+    Request(#[source] hyper::Error),
+}
+
+impl UpstreamError {
+    /// Whether no connection was made, so the request certainly never reached the server.
+    pub fn is_connect_failure(&self) -> bool {
+        !matches!(self, UpstreamError::Overflow(_) | UpstreamError::Request(_))
+    }
+}
+
+/// The upstream connections of one backend; built with the backend at configuration time.
+#[derive(Debug)]
+pub struct UpstreamPool {
+    shared: Arc<Shared>,
+}
+
+/// Where a connection is dialled.
+#[derive(Debug)]
+enum Dial {
+    /// An address known at configuration time.
+    Addr(SocketAddr),
+    /// `host:port` resolved at connect time (DNS endpoints).
+    Name(Box<str>),
+}
+
+/// One endpoint's pooled connections.
+#[derive(Debug)]
+struct EndpointConns {
+    dial: Dial,
+    /// Idle HTTP/1.1 connections, most recently used last.
+    idle: std::sync::Mutex<Vec<h1::Idle>>,
+    /// Wakes requests waiting for a connection of this endpoint.
+    available: Notify,
+    /// The HTTP/2 connection state.
+    h2: h2::Slot,
+}
+
+/// State shared by the pool, its connection driver tasks (weakly) and waiting requests.
+#[derive(Debug)]
+struct Shared {
+    /// Prior-knowledge HTTP/2 (one multiplexed connection per endpoint).
+    http2: bool,
+    /// Connect timeout and keepalive; the timeout is the pool's only when
+    /// `connect_timeout_set`, else the listener default replaces it at connect time.
+    tcp: TcpProxyOptions,
+    connect_timeout_set: bool,
+    /// `None`: the listener default; `Some(ZERO)`: never close idle connections.
+    idle_timeout: Option<Duration>,
+    /// `maxConnectionDuration`: connections take no new request after this age.
+    max_age: Option<Duration>,
+    limits: ConnectionPoolLimits,
+    endpoints: Box<[EndpointConns]>,
+    /// Notified (all waiters) whenever a connection slot is given back.
+    freed: Notify,
+    /// Requests waiting for a connection; checkins only notify when there are some.
+    waiting: AtomicUsize,
+    next_id: AtomicU64,
+}
+
+impl UpstreamPool {
+    /// A pool for `endpoints` (in balancer order) under `pool`'s settings, sharing the
+    /// backend's `limits`; `http2` selects prior-knowledge HTTP/2.
+    pub fn new(
+        pool: &ConnectionPool,
+        limits: ConnectionPoolLimits,
+        endpoints: &[EndpointState],
+        http2: bool,
+    ) -> UpstreamPool {
+        let endpoints = endpoints
+            .iter()
+            .map(|e| EndpointConns {
+                dial: match e.address().parse() {
+                    Ok(addr) => Dial::Addr(addr),
+                    Err(_) => Dial::Name(e.address().into()),
+                },
+                idle: std::sync::Mutex::new(Vec::new()),
+                available: Notify::new(),
+                h2: h2::Slot::default(),
+            })
+            .collect();
+        UpstreamPool {
+            shared: Arc::new(Shared {
+                http2,
+                tcp: TcpProxyOptions {
+                    idle_timeout: None,
+                    ..TcpProxyOptions::from_pool(pool)
+                },
+                connect_timeout_set: pool.connect_timeout.is_some(),
+                idle_timeout: pool.idle_timeout,
+                max_age: pool.max_connection_duration.filter(|d| !d.is_zero()),
+                limits,
+                endpoints,
+                freed: Notify::new(),
+                waiting: AtomicUsize::new(0),
+                next_id: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Sends `req` to endpoint `endpoint` (an index of the backend's endpoints), or for
+    /// passthrough (`None`) to the authority in `req`'s URI, over a pooled connection.
+    pub async fn send(
+        &self,
+        endpoint: Option<usize>,
+        req: Request<ProxyBody>,
+        defaults: &UpstreamDefaults,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        match (self.shared.http2, endpoint) {
+            (false, Some(ep)) => h1::send(&self.shared, ep, req, defaults).await,
+            (true, Some(ep)) => h2::send(&self.shared, ep, req, defaults).await,
+            (http2, None) => passthrough(&self.shared, http2, req, defaults).await,
+        }
+    }
+
+    /// Idle HTTP/1.1 connections currently pooled for endpoint `index` (for tests and
+    /// admin pages).
+    pub fn idle_connections(&self, index: usize) -> usize {
+        self.shared
+            .endpoints
+            .get(index)
+            .and_then(|e| e.idle.lock().ok().map(|s| s.len()))
+            .unwrap_or(0)
+    }
+}
+
+/// A fresh connection for one request to the authority the client addressed.
+async fn passthrough(
+    shared: &Arc<Shared>,
+    http2: bool,
+    mut req: Request<ProxyBody>,
+    defaults: &UpstreamDefaults,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let authority = req.uri().authority().ok_or(UpstreamError::NoTarget)?;
+    let port = authority.port_u16().unwrap_or(80);
+    let dial = match authority.host().trim_matches(['[', ']']).parse() {
+        Ok(ip) => Dial::Addr(SocketAddr::new(ip, port)),
+        Err(_) => Dial::Name(format!("{}:{port}", authority.host()).into()),
+    };
+    // Nothing to reuse: only a new connection slot (or an overflow) can come back.
+    let slot = match obtain(shared, &shared.freed, || None::<Infallible>).await? {
+        Obtained::Reused(never) => match never {},
+        Obtained::New(slot) => slot,
+    };
+    let stream = shared.connect(&dial, defaults).await?;
+    if http2 {
+        h2::authority_from_host(&mut req);
+        let (_, mut sender, _) = h2::handshake(shared, stream, slot, None, defaults).await?;
+        return sender
+            .send_request(req)
+            .await
+            .map_err(UpstreamError::Request);
+    }
+    h1::origin_form(&mut req);
+    let mut conn = h1::handshake(shared, stream, slot, None, defaults).await?;
+    conn.sender
+        .send_request(req)
+        .await
+        .map_err(UpstreamError::Request)
+}
+
+impl Shared {
+    /// Opens a TCP connection with the backend's connect timeout and socket options.
+    async fn connect(
+        &self,
+        dial: &Dial,
+        defaults: &UpstreamDefaults,
+    ) -> Result<TcpStream, UpstreamError> {
+        let mut opts = self.tcp.clone();
+        if !self.connect_timeout_set {
+            opts.connect_timeout = defaults.connect_timeout;
+        }
+        let addr = match dial {
+            Dial::Addr(addr) => *addr,
+            Dial::Name(name) => {
+                let resolved =
+                    tokio::time::timeout(opts.connect_timeout, tokio::net::lookup_host(&**name))
+                        .await
+                        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into()));
+                let resolve_err = |source| UpstreamError::Resolve {
+                    host: name.clone(),
+                    source,
+                };
+                resolved
+                    .map_err(resolve_err)?
+                    .next()
+                    .ok_or_else(|| resolve_err(io::ErrorKind::NotFound.into()))?
+            }
+        };
+        Ok(crate::tcp::connect(addr, &opts).await?)
+    }
+
+    /// The idle timeout in force; `None` when idle connections are never closed.
+    fn idle_timeout(&self, defaults: &UpstreamDefaults) -> Option<Duration> {
+        Some(self.idle_timeout.unwrap_or(defaults.idle_timeout)).filter(|d| !d.is_zero())
+    }
+
+    /// When a connection opened now must stop taking requests (`maxConnectionDuration`).
+    fn expiry(&self) -> Option<Instant> {
+        self.max_age.map(|age| Instant::now() + age)
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// A `maxConnections` slot held by one connection's driver; giving it back wakes the
+/// requests waiting for one.
+#[derive(Debug)]
+struct ConnSlot {
+    permit: Option<ConnectionPermit>,
+    shared: Weak<Shared>,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        if let Some(shared) = self.shared.upgrade() {
+            shared.freed.notify_waiters();
+        }
+    }
+}
+
+/// What [`obtain`] found: a reusable connection, or a slot to open a new one with.
+enum Obtained<T> {
+    Reused(T),
+    New(ConnSlot),
+}
+
+/// Whether a connection with this expiry must take no new request.
+fn expired(expires: Option<Instant>) -> bool {
+    expires.is_some_and(|at| Instant::now() >= at)
+}
+
+/// When a driver should next look at its connection: the earliest of `base + idle` and
+/// the connection's expiry; `None` when neither applies.
+fn next_check(base: Instant, idle: Option<Duration>, expires: Option<Instant>) -> Option<Instant> {
+    match (idle.map(|d| base + d), expires) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Counts a waiting request while alive.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A reusable connection from `reuse`, else a new connection slot, else (holding a pending
+/// slot, `UO` when there is none) waits until `available` or a freed slot lets one of the
+/// two succeed.
+async fn obtain<T>(
+    shared: &Arc<Shared>,
+    available: &Notify,
+    mut reuse: impl FnMut() -> Option<T>,
+) -> Result<Obtained<T>, UpstreamError> {
+    if let Some(t) = reuse() {
+        return Ok(Obtained::Reused(t));
+    }
+    let slot = |permit| ConnSlot {
+        permit: Some(permit),
+        shared: Arc::downgrade(shared),
+    };
+    if let Ok(permit) = shared.limits.try_acquire_connection() {
+        return Ok(Obtained::New(slot(permit)));
+    }
+    let _pending = shared.limits.try_acquire_pending()?;
+    shared.waiting.fetch_add(1, Ordering::SeqCst);
+    let _waiting = Waiting(&shared.waiting);
+    loop {
+        let freed = shared.freed.notified();
+        let ready = available.notified();
+        tokio::pin!(freed, ready);
+        freed.as_mut().enable();
+        ready.as_mut().enable();
+        if let Some(t) = reuse() {
+            return Ok(Obtained::Reused(t));
+        }
+        if let Ok(permit) = shared.limits.try_acquire_connection() {
+            return Ok(Obtained::New(slot(permit)));
+        }
+        tokio::select! {
+            () = freed => {}
+            () = ready => {}
+        }
+    }
+}
