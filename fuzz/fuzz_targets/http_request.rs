@@ -81,6 +81,7 @@ fn harness() -> &'static Harness {
         let _ = std::fs::remove_dir_all(&dir);
         let opts = RuntimeOptions {
             client_namespace: "shop".into(),
+            ..RuntimeOptions::default()
         };
         let runtime = Runtime::build(&snap.mesh, &opts).expect("runtime builds");
         let (_, rx) = tokio::sync::watch::channel(Arc::new(runtime));

@@ -33,6 +33,7 @@ async fn serve(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     settings.health_addr = args.health_addr.0;
     settings.load.default_namespace = args.namespace.clone();
     settings.runtime.client_namespace = args.namespace.clone();
+    settings.runtime.client_labels = args.labels.iter().cloned().collect();
     settings.drain_timeout = args.drain_timeout;
     settings.watch = !args.no_watch;
     settings.access_log = access_log(args);

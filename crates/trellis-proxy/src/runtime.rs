@@ -91,14 +91,18 @@ pub enum RuntimeError {
 /// Settings that are not part of the mesh model.
 #[derive(Debug, Clone)]
 pub struct RuntimeOptions {
-    /// Namespace of the client workload: a bare `Host: name` means `name.<this>`.
+    /// Namespace of the client workload: a bare `Host: name` means `name.<this>`; also
+    /// what routes' `sourceNamespace` conditions compare with.
     pub client_namespace: String,
+    /// Labels of the client workload, for routes' `sourceLabels` conditions.
+    pub client_labels: trellis_model::Labels,
 }
 
 impl Default for RuntimeOptions {
     fn default() -> Self {
         RuntimeOptions {
             client_namespace: "default".into(),
+            client_labels: trellis_model::Labels::default(),
         }
     }
 }
@@ -191,6 +195,9 @@ pub struct Runtime {
     /// Connection targets by address, for listeners that know where a connection was
     /// headed (see [`tcp`]).
     tcp: TcpTargets,
+    /// The client workload's namespace and labels, for `source*` route conditions.
+    source_namespace: Box<str>,
+    source_labels: trellis_model::Labels,
 }
 
 impl Runtime {
@@ -223,7 +230,15 @@ impl Runtime {
             clusters: clusters.into_boxed_slice(),
             by_host,
             tcp,
+            source_namespace: opts.client_namespace.as_str().into(),
+            source_labels: opts.client_labels.clone(),
         })
+    }
+
+    /// The client workload's labels and namespace, as route `sourceLabels` and
+    /// `sourceNamespace` conditions see them.
+    pub fn source(&self) -> (&trellis_model::Labels, &str) {
+        (&self.source_labels, &self.source_namespace)
     }
 
     /// The service a `Host`/`:authority` value names (`name`, `name.ns`, `name.ns.svc`

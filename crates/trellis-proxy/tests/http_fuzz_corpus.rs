@@ -66,6 +66,7 @@ async fn harness() -> Arc<HttpProxy> {
     let _ = std::fs::remove_dir_all(&dir);
     let opts = RuntimeOptions {
         client_namespace: "shop".into(),
+        ..RuntimeOptions::default()
     };
     let runtime = Runtime::build(&snap.mesh, &opts).expect("runtime builds");
     let (_, rx) = tokio::sync::watch::channel(Arc::new(runtime));

@@ -158,6 +158,7 @@ async fn start() -> Env {
         .expect("config accepted");
     let opts = RuntimeOptions {
         client_namespace: "shop".into(),
+        ..RuntimeOptions::default()
     };
     let runtime = Runtime::build(&snap.mesh, &opts).expect("runtime builds");
     let (_tx, rx) = watch::channel(Arc::new(runtime));

@@ -104,6 +104,7 @@ async fn start(yaml: &str, edit: impl FnOnce(&mut trellis_model::Mesh)) -> Socke
     edit(&mut snap.mesh);
     let opts = RuntimeOptions {
         client_namespace: "shop".into(),
+        ..RuntimeOptions::default()
     };
     let runtime = Runtime::build(&snap.mesh, &opts).expect("runtime builds");
     let (tx, rx) = watch::channel(Arc::new(runtime));

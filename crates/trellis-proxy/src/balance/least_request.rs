@@ -26,6 +26,7 @@ pub(super) struct TwoChoices {
 }
 
 impl TwoChoices {
+    /// Builds the weight table when `eps` have unequal weights.
     pub(super) fn new(eps: &[EndpointState]) -> Self {
         let total: f64 = eps.iter().map(|e| f64::from(e.weight())).sum();
         TwoChoices {

@@ -4,7 +4,7 @@
 //! the same counter walks a schedule precomputed at config time by an earliest-deadline-first
 //! pass (Envoy's EDF scheduler, run once instead of per pick), so each endpoint appears in
 //! proportion to its weight and its turns are spread evenly through the cycle rather than
-//! bunched (weights 1:3 give `b a b b`, never `a b b b` repeated as blocks of one endpoint).
+//! bunched: for weights a:b:c = 5:1:1 the cycle is `a a a b c a a`, not `a a a a a b c`.
 
 use std::cmp::Ordering as CmpOrdering;
 use std::collections::BinaryHeap;
@@ -36,6 +36,7 @@ pub(super) struct RoundRobin {
 }
 
 impl RoundRobin {
+    /// Builds the weighted schedule when `eps` have unequal weights.
     pub(super) fn new(eps: &[EndpointState]) -> Self {
         RoundRobin {
             next: AtomicUsize::new(0),
@@ -195,6 +196,10 @@ mod tests {
         assert_eq!(&*schedule(&weighted(&[1, 3], now)), &[1, 0, 1, 1]);
         // Common factors are divided out.
         assert_eq!(&*schedule(&weighted(&[2, 6], now)), &[1, 0, 1, 1]);
+        assert_eq!(
+            &*schedule(&weighted(&[5, 1, 1], now)),
+            &[0, 0, 0, 1, 2, 0, 0]
+        );
         for weights in [
             &[5u32, 1, 1][..],
             &[2, 3, 7, 1],

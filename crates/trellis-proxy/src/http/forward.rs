@@ -59,7 +59,9 @@ pub(super) async fn handle(
     req.headers_mut()
         .insert(request_id::HEADER, id.header_value().clone());
 
-    let view = RequestView::new(req.method(), req.uri(), req.headers());
+    let (source_labels, source_namespace) = runtime.source();
+    let view = RequestView::new(req.method(), req.uri(), req.headers())
+        .with_source(source_labels, Some(source_namespace));
     let raw_authority = match req.uri().authority() {
         Some(a) => a.as_str(),
         None => req

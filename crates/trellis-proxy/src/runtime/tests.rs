@@ -75,6 +75,7 @@ fn hosts_resolve_in_every_form() {
     ]);
     let opts = RuntimeOptions {
         client_namespace: "shop".into(),
+        ..RuntimeOptions::default()
     };
     let rt = Runtime::build(&m, &opts).expect("builds");
     assert_eq!(rt.len(), 2);

@@ -219,8 +219,22 @@ pub fn runtime(yaml: &str, edit: impl FnOnce(&mut trellis_model::Mesh)) -> Runti
     edit(&mut snap.mesh);
     let opts = RuntimeOptions {
         client_namespace: "shop".into(),
+        ..RuntimeOptions::default()
     };
     Runtime::build(&snap.mesh, &opts).expect("runtime builds")
+}
+
+/// Compiles `yaml` into a runtime built with `opts` (e.g. the client's labels).
+pub fn runtime_with(yaml: &str, opts: &RuntimeOptions) -> Runtime {
+    let dir = TempDir::new("cfg");
+    std::fs::write(dir.0.join("mesh.yaml"), yaml).expect("write config");
+    let snap =
+        match trellis_config::snapshot::snapshot(std::slice::from_ref(&dir.0), &Default::default())
+        {
+            Ok(s) => s,
+            Err(e) => panic!("config refused: {e}"),
+        };
+    Runtime::build(&snap.mesh, opts).expect("runtime builds")
 }
 
 /// A proxy serving a runtime on 127.0.0.1; `update` swaps in another one.

@@ -50,6 +50,7 @@ fn build(services: Vec<Service>) -> Runtime {
     };
     let opts = RuntimeOptions {
         client_namespace: "shop".into(),
+        ..RuntimeOptions::default()
     };
     Runtime::build(&mesh, &opts).expect("runtime builds")
 }
