@@ -11,6 +11,7 @@ pub mod report;
 pub mod resources;
 pub mod snapshot;
 pub mod validate;
+pub mod watch;
 pub mod yaml;
 
 pub use diag::{Code, Diagnostic, Pos, Severity};

@@ -139,6 +139,22 @@ impl HttpProxy {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
+        self.serve_scoped(io, peer, None).await;
+    }
+
+    /// Serves a connection accepted on gateway port `port`: requests are routed by the
+    /// gateway's virtual hosts for that port instead of by service host.
+    pub async fn serve_gateway_connection<I>(self: Arc<Self>, io: I, peer: SocketAddr, port: u16)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.serve_scoped(io, peer, Some(port)).await;
+    }
+
+    async fn serve_scoped<I>(self: Arc<Self>, io: I, peer: SocketAddr, gateway_port: Option<u16>)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
         let proxy = Arc::clone(&self);
         let in_flight = Arc::new(guard::InFlight::default());
         let io = self.conn_timeouts.wrap(io, Arc::clone(&in_flight));
@@ -151,6 +167,7 @@ impl HttpProxy {
                 // Reports the request when its response body ends, or with `DC` when the
                 // client goes away first (this future or the body dropped).
                 let mut obs = observe::Observation::start(proxy, &mut req, peer);
+                obs.exchange.gateway_port = gateway_port;
                 let resp = forward::handle(&obs.proxy, req, &mut obs.exchange).await;
                 Ok::<_, Infallible>(obs.respond(resp))
             }

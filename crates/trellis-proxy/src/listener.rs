@@ -5,16 +5,17 @@
 //!
 //! - [`OutboundListener`]: transparent capture (`SO_ORIGINAL_DST`) or explicit HTTP proxy;
 //! - [`VipListeners`]: binds the loopback VIPs of services, for running without iptables;
+//! - [`GatewayListeners`]: binds the HTTP ports of the gateways a gateway proxy serves;
 //! - [`InboundListener`]: connections to the local workload, ready for capture.
 //!
 //! Graceful stop: every listener takes a [`ListenerContext`] whose `shutdown` signal stops
 //! accepting, and counts its connections in [`Connections`], whose
 //! [`Connections::wait_idle`] the drain awaits with a deadline.
 
+mod dynamic;
 mod inbound;
 mod l4;
 mod outbound;
-mod vip;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,9 +29,9 @@ use crate::detect::{DetectOptions, Detected, detect_with_plan};
 use crate::http::{HttpProxy, is_transient};
 use crate::runtime::Runtime;
 
+pub use dynamic::{DynamicListeners, GatewayListeners, VipListeners};
 pub use inbound::InboundListener;
 pub use outbound::{OutboundListener, original_dst};
-pub use vip::VipListeners;
 
 /// Open connections of one or more listeners, for draining: clones share the count.
 #[derive(Debug, Clone, Default)]

@@ -8,6 +8,7 @@
 
 mod backend;
 mod features;
+mod gateway;
 mod headers;
 mod retry;
 mod tcp;
@@ -28,6 +29,7 @@ use crate::route::{RouteError, RouteTable, split_authority};
 
 pub use backend::{Backend, BackendError, BackendSet, Upstream};
 pub use features::RouteFeatureError;
+pub use gateway::{GatewayPort, GatewayRoutes};
 pub use headers::{HeaderEdits, InvalidHeader};
 pub use retry::RouteRetry;
 pub use tcp::{L4Destination, L4Route, PortTarget, TcpTargets};
@@ -96,6 +98,9 @@ pub struct RuntimeOptions {
     pub client_namespace: String,
     /// Labels of the client workload, for routes' `sourceLabels` conditions.
     pub client_labels: trellis_model::Labels,
+    /// For a gateway proxy, its labels: the gateways whose selector matches them are
+    /// served. `None` for a sidecar.
+    pub gateway_labels: Option<trellis_model::Labels>,
 }
 
 impl Default for RuntimeOptions {
@@ -103,6 +108,7 @@ impl Default for RuntimeOptions {
         RuntimeOptions {
             client_namespace: "default".into(),
             client_labels: trellis_model::Labels::default(),
+            gateway_labels: None,
         }
     }
 }
@@ -198,6 +204,8 @@ pub struct Runtime {
     /// The client workload's namespace and labels, for `source*` route conditions.
     source_namespace: Box<str>,
     source_labels: trellis_model::Labels,
+    /// What a gateway proxy serves on its ports (empty for sidecars).
+    gateways: GatewayRoutes,
 }
 
 impl Runtime {
@@ -213,6 +221,10 @@ impl Runtime {
         }
         let by_host = host_index(mesh, &services, &opts.client_namespace);
         let tcp = TcpTargets::build(mesh, opts, &by_fqdn, &mut sets)?;
+        let gateways = match &opts.gateway_labels {
+            Some(labels) => GatewayRoutes::build(mesh, labels, &by_fqdn, &mut sets)?,
+            None => GatewayRoutes::default(),
+        };
         let mut clusters: Vec<Cluster> = sets
             .into_iter()
             .map(|((host, subset), set)| Cluster {
@@ -232,7 +244,13 @@ impl Runtime {
             tcp,
             source_namespace: opts.client_namespace.as_str().into(),
             source_labels: opts.client_labels.clone(),
+            gateways,
         })
+    }
+
+    /// What this proxy serves as a gateway (empty for sidecars).
+    pub fn gateways(&self) -> &GatewayRoutes {
+        &self.gateways
     }
 
     /// The client workload's labels and namespace, as route `sourceLabels` and
@@ -277,7 +295,7 @@ fn build_service<'m>(
     sets: &mut HashMap<(&'m str, Option<&'m str>), Arc<BackendSet>>,
 ) -> Result<ServiceRuntime, RuntimeError> {
     if !service.http_routes.is_empty() {
-        return finish_service(service, &service.http_routes, by_fqdn, sets);
+        return finish_service(&service.host, &service.http_routes, by_fqdn, sets);
     }
     // No routes configured: everything goes to the service itself.
     let default_route = [HttpRoute {
@@ -287,22 +305,23 @@ fn build_service<'m>(
         )]),
         ..HttpRoute::default()
     }];
-    finish_service(service, &default_route, by_fqdn, sets)
+    finish_service(&service.host, &default_route, by_fqdn, sets)
 }
 
+/// Prepares `routes` of the service (or gateway virtual host) named `owner`.
 fn finish_service<'m>(
-    service: &'m Service,
+    owner: &str,
     routes: &[HttpRoute],
     by_fqdn: &HashMap<&str, &'m Service>,
     sets: &mut HashMap<(&'m str, Option<&'m str>), Arc<BackendSet>>,
 ) -> Result<ServiceRuntime, RuntimeError> {
     let table = RouteTable::compile(routes).map_err(|source| RuntimeError::Route {
-        service: service.host.clone(),
+        service: owner.to_owned(),
         source,
     })?;
     let header_err = |route: usize| {
         move |source| RuntimeError::Header {
-            service: service.host.clone(),
+            service: owner.to_owned(),
             route,
             source,
         }
@@ -330,11 +349,11 @@ fn finish_service<'m>(
             .map(|p| RouteRetry::new(p, now))
             .transpose()
             .map_err(|source| RuntimeError::Budget {
-                service: service.host.clone(),
+                service: owner.to_owned(),
                 route: index,
                 source,
             })?;
-        let features = features::prepare(service, index, route, by_fqdn, sets)?;
+        let features = features::prepare(owner, index, route, by_fqdn, sets)?;
         let name: Arc<str> = match &route.name {
             Some(n) if !route.origin.name.is_empty() => format!("{} ({n})", route.origin).into(),
             Some(n) => n.as_str().into(),
@@ -355,7 +374,7 @@ fn finish_service<'m>(
         });
     }
     Ok(ServiceRuntime {
-        host: service.host.as_str().into(),
+        host: owner.into(),
         table,
         routes: prepared.into_boxed_slice(),
     })

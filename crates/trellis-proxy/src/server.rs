@@ -1,18 +1,20 @@
-//! `trellis proxy`: one proxy process driven by a configuration directory — the
-//! outbound listener, the admin endpoint, live reload and graceful drain.
+//! `trellis proxy`: one proxy process — the outbound listener (and, for sidecars, the
+//! inbound one; for gateways, the gateway ports), the admin endpoint, live configuration
+//! and graceful drain.
 //!
-//! The mesh reaches the listener as an `Arc<Runtime>` through a `watch` channel, so
-//! where the mesh comes from (a directory here, xDS from the control plane next) does
-//! not matter to the request path. A change is loaded, analyzed and compiled off the
-//! async workers; only a configuration the analyzer accepts and the runtime can prepare
-//! replaces the serving one, so an invalid edit is logged with its diagnostics, counted
-//! in `trellis_config_reloads_total{result="rejected"}`, and changes nothing.
+//! The mesh reaches the listeners as an `Arc<Runtime>` through a `watch` channel, so
+//! where the mesh comes from — a directory ([`config_dir`]) or the control plane over
+//! xDS ([`xds_source`]) — does not matter to the request path. Only a configuration the
+//! runtime can prepare replaces the serving one: an invalid directory edit is logged with
+//! the analyzer's diagnostics, an xDS update the proxy cannot use is NACKed; both are
+//! counted in `trellis_config_reloads_total{result="rejected"}` and change nothing.
 
 mod admin;
 mod config_dir;
 mod store;
+mod xds_source;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +27,9 @@ use trellis_config::load::LoadOptions;
 
 use crate::detect::DetectOptions;
 use crate::http::{HttpProxy, ServeOptions};
-use crate::listener::{Connections, ListenerContext, OutboundListener, VipListeners};
+use crate::listener::{
+    Connections, GatewayListeners, InboundListener, ListenerContext, OutboundListener, VipListeners,
+};
 use crate::runtime::{Runtime, RuntimeOptions};
 use crate::telemetry::Telemetry;
 use crate::telemetry::access_log::{AccessLogConfig, AccessLogError};
@@ -36,6 +40,7 @@ pub use admin::AdminState;
 use admin::Pages;
 pub use config_dir::{LoadError, Loaded, load};
 pub use store::{Active, ConfigStore, Rejection, StoreView};
+pub use xds_source::XdsSettings;
 
 /// Everything `trellis proxy` is told on its command line.
 #[derive(Debug, Clone)]
@@ -70,6 +75,23 @@ pub struct ProxySettings {
     pub watch: bool,
     /// Quiet time after a change before it is loaded (editors write in bursts).
     pub reload_debounce: Duration,
+    /// Take the configuration from a control plane instead of `config_paths`.
+    pub xds: Option<XdsSettings>,
+    /// The inbound listener of a sidecar.
+    pub inbound: Option<InboundSettings>,
+    /// For a gateway proxy, the address its gateway ports are bound on (the gateways
+    /// served are those selecting `runtime.gateway_labels`).
+    pub gateway_bind: Option<IpAddr>,
+}
+
+/// Where a sidecar accepts connections for its workload, and where it forwards them.
+#[derive(Debug, Clone, Copy)]
+pub struct InboundSettings {
+    /// The inbound listener (Istio's 15006 with capture).
+    pub addr: SocketAddr,
+    /// The application, for connections that were not captured (explicit mode); captured
+    /// ones go to their original destination.
+    pub app: Option<SocketAddr>,
 }
 
 impl ProxySettings {
@@ -91,6 +113,9 @@ impl ProxySettings {
             drain_timeout: Duration::from_secs(5),
             watch: true,
             reload_debounce: Duration::from_millis(100),
+            xds: None,
+            inbound: None,
+            gateway_bind: None,
         }
     }
 }
@@ -112,7 +137,7 @@ pub enum ServerError {
     },
     /// The configuration paths cannot be watched.
     #[error("cannot watch the configuration: {0}")]
-    Watch(#[from] notify::Error),
+    Watch(#[from] trellis_config::watch::WatchError),
     /// The access log cannot be opened.
     #[error(transparent)]
     AccessLog(#[from] AccessLogError),
@@ -133,6 +158,7 @@ pub struct ProxyServer {
     outbound: SocketAddr,
     admin: SocketAddr,
     health: Option<SocketAddr>,
+    inbound: Option<SocketAddr>,
     stop: watch::Sender<Option<Stop>>,
     done: JoinHandle<()>,
     finished: watch::Receiver<bool>,
@@ -143,12 +169,20 @@ impl ProxyServer {
     /// Loads the configuration, binds the listeners and starts serving. Returns once
     /// everything is bound, so the addresses can be used at once.
     pub async fn start(settings: ProxySettings) -> Result<ProxyServer, ServerError> {
-        let loaded = {
-            let s = settings.clone();
-            tokio::task::spawn_blocking(move || load(&s.config_paths, &s.load, &s.runtime))
-                .await
-                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-                .map_err(ServerError::Config)?
+        // From a directory the startup configuration must load (a proxy that cannot read
+        // its own files should say so at once); from a control plane it arrives later, and
+        // `/ready` says 503 until it has.
+        let (loaded, configured) = match &settings.xds {
+            None => {
+                let s = settings.clone();
+                let loaded =
+                    tokio::task::spawn_blocking(move || load(&s.config_paths, &s.load, &s.runtime))
+                        .await
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                        .map_err(ServerError::Config)?;
+                (loaded, true)
+            }
+            Some(_) => (Loaded::empty(), false),
         };
         for w in &loaded.warnings {
             tracing::warn!("{w}");
@@ -164,12 +198,20 @@ impl ProxyServer {
             Some(addr) => Some(bind(addr).await?),
             None => None,
         };
+        let inbound = match settings.inbound {
+            Some(i) => Some((bind(i.addr).await?, i.app)),
+            None => None,
+        };
         let outbound_addr = local_addr(&outbound, settings.outbound_addr);
         let admin_addr = local_addr(&admin, settings.admin_addr);
         let health_addr = health
             .as_ref()
             .zip(settings.health_addr)
             .map(|(l, asked)| local_addr(l, asked));
+        let inbound_addr = inbound
+            .as_ref()
+            .zip(settings.inbound)
+            .map(|((l, _), asked)| local_addr(l, asked.addr));
 
         let metrics = Arc::new(ProxyMetrics::new(settings.metrics));
         let telemetry = Telemetry::new(
@@ -181,15 +223,21 @@ impl ProxyServer {
         serve.telemetry = Arc::new(telemetry);
         let store = Arc::new(ConfigStore::new(Arc::new(loaded.mesh), loaded.resources));
         let (runtime_tx, runtime_rx) = watch::channel(Arc::new(loaded.runtime));
+        let xds_status = settings
+            .xds
+            .as_ref()
+            .map(|_| watch::Sender::new(trellis_xds::client::ClientStatus::default()));
         let state = Arc::new(AdminState {
             store: Arc::clone(&store),
             runtime: runtime_rx.clone(),
             metrics: Arc::clone(&metrics),
             draining: AtomicBool::new(false),
+            configured: AtomicBool::new(configured),
+            xds: xds_status.as_ref().map(watch::Sender::subscribe),
             quit: Notify::new(),
         });
-        let watcher = if settings.watch {
-            Some(config_dir::watch(
+        let watcher = if settings.watch && settings.xds.is_none() {
+            Some(trellis_config::watch::watch(
                 &settings.config_paths,
                 Duration::from_millis(500),
             )?)
@@ -210,24 +258,45 @@ impl ProxyServer {
             "outbound",
             OutboundListener::new(outbound, Arc::clone(&ctx)).run(),
         ))];
+        if let Some((listener, app)) = inbound {
+            listeners.push(tokio::spawn(log_exit(
+                "inbound",
+                InboundListener::new(listener, app, Arc::clone(&ctx)).run(),
+            )));
+        }
         if settings.vip_listeners {
             listeners.push(tokio::spawn(VipListeners::new(Arc::clone(&ctx)).run()));
+        }
+        if let Some(ip) = settings.gateway_bind {
+            listeners.push(tokio::spawn(
+                GatewayListeners::new(Arc::clone(&ctx), ip).run(),
+            ));
         }
         let admin_task = tokio::spawn(admin::serve(admin, Arc::clone(&state), Pages::Admin));
         let health_task =
             health.map(|l| tokio::spawn(admin::serve(l, Arc::clone(&state), Pages::Health)));
-        let reload = watcher.map(|(w, events)| {
-            let reloader = Reloader {
-                settings: settings.clone(),
-                store,
-                runtime: runtime_tx,
-                metrics,
-            };
-            tokio::spawn(async move {
-                let _keep = w;
-                reloader.run(events).await;
-            })
-        });
+        let config_task = match (&settings.xds, xds_status, watcher) {
+            (Some(xds), Some(status), _) => Some(tokio::spawn(xds_source::follow(
+                xds.clone(),
+                settings.runtime.clone(),
+                Arc::clone(&state),
+                runtime_tx,
+                status,
+            ))),
+            (None, _, Some((w, events))) => {
+                let reloader = Reloader {
+                    settings: settings.clone(),
+                    store,
+                    runtime: runtime_tx,
+                    metrics,
+                };
+                Some(tokio::spawn(async move {
+                    let _keep = w;
+                    reloader.run(events).await;
+                }))
+            }
+            _ => None,
+        };
         tracing::info!(outbound = %outbound_addr, admin = %admin_addr, "proxy serving");
         let (finished_tx, finished) = watch::channel(false);
         let done = tokio::spawn(supervise(Supervisor {
@@ -239,7 +308,7 @@ impl ProxyServer {
             connections: ctx.connections.clone(),
             drain_timeout: settings.drain_timeout,
             listeners,
-            others: [Some(admin_task), health_task, reload]
+            others: [Some(admin_task), health_task, config_task]
                 .into_iter()
                 .flatten()
                 .collect(),
@@ -248,6 +317,7 @@ impl ProxyServer {
             outbound: outbound_addr,
             admin: admin_addr,
             health: health_addr,
+            inbound: inbound_addr,
             stop: stop_tx,
             done,
             finished,
@@ -268,6 +338,11 @@ impl ProxyServer {
     /// The bound health address, when enabled.
     pub fn health_addr(&self) -> Option<SocketAddr> {
         self.health
+    }
+
+    /// The bound inbound address, for sidecars.
+    pub fn inbound_addr(&self) -> Option<SocketAddr> {
+        self.inbound
     }
 
     /// The configuration store (what `/config_dump` shows).

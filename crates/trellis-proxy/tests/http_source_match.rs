@@ -40,6 +40,7 @@ fn opts(namespace: &str, labels: &[(&str, &str)]) -> RuntimeOptions {
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
+        ..RuntimeOptions::default()
     }
 }
 

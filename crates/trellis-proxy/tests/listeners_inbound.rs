@@ -31,7 +31,7 @@ async fn inbound_forwards_http_and_opaque_bytes_to_the_app() {
                     .await
                     .expect("bind inbound");
                 let target = SocketAddr::new(IpAddr::from([127, 0, 0, 1]), app);
-                let inbound = InboundListener::new(listener, target, ctx);
+                let inbound = InboundListener::new(listener, Some(target), ctx);
                 let addr = inbound.local_addr().expect("addr");
                 tokio::spawn(inbound.run());
                 addr
@@ -59,7 +59,7 @@ async fn shutdown_stops_accepting_and_drain_waits_for_open_connections() {
             .expect("bind inbound");
         let inbound = InboundListener::new(
             listener,
-            SocketAddr::new(IpAddr::from([127, 0, 0, 1]), echo.port),
+            Some(SocketAddr::new(IpAddr::from([127, 0, 0, 1]), echo.port)),
             Arc::clone(&h.ctx),
         );
         let addr = inbound.local_addr().expect("addr");

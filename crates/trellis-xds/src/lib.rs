@@ -11,5 +11,8 @@
 //! are Trellis' own messages (type URLs `type.googleapis.com/trellis.xds.v1.*`).
 #![forbid(unsafe_code)]
 
+pub mod client;
 pub mod convert;
+pub mod node;
 pub mod pb;
+pub mod resources;

@@ -13,6 +13,9 @@ use crate::telemetry::flags::ResponseFlags;
 pub struct Exchange {
     /// The downstream client's address (source-IP hashing, access log).
     pub peer: Option<SocketAddr>,
+    /// The gateway port the request arrived on; `None` on a sidecar's listeners, where the
+    /// `Host` names a service rather than a gateway virtual host.
+    pub gateway_port: Option<u16>,
     /// The service the request was routed to (its FQDN), once the `Host` resolved.
     pub service: Option<Arc<str>>,
     /// The matched route's name (`VirtualService shop/orders`, or the rule's own name).

@@ -60,8 +60,6 @@ pub(super) async fn handle(
         .insert(request_id::HEADER, id.header_value().clone());
 
     let (source_labels, source_namespace) = runtime.source();
-    let view = RequestView::new(req.method(), req.uri(), req.headers())
-        .with_source(source_labels, Some(source_namespace));
     let raw_authority = match req.uri().authority() {
         Some(a) => a.as_str(),
         None => req
@@ -70,9 +68,22 @@ pub(super) async fn handle(
             .and_then(|h| h.to_str().ok())
             .unwrap_or(""),
     };
-    let Some(service) = runtime.service_for_authority(raw_authority) else {
-        return local::error(ResponseFlag::NoRoute, "unknown host");
+    let (service, gateway) = match ex.gateway_port {
+        None => match runtime.service_for_authority(raw_authority) {
+            Some(s) => (s, None),
+            None => return local::error(ResponseFlag::NoRoute, "unknown host"),
+        },
+        Some(port) => match runtime.gateways().lookup(port, raw_authority) {
+            Some((s, gw)) => (s, Some(gw)),
+            None => return local::error(ResponseFlag::NoRoute, "no virtual host for this host"),
+        },
     };
+    let mut view = RequestView::new(req.method(), req.uri(), req.headers())
+        .with_source(source_labels, Some(source_namespace));
+    if let (Some(gw), Some(port)) = (gateway, ex.gateway_port) {
+        // Route `port` conditions on a gateway name the listener's port.
+        view = view.with_gateway(gw).with_port(port);
+    }
     ex.service = Some(Arc::clone(service.host_arc()));
     let Some((route_index, route)) = service.table().find(&view) else {
         return local::error(ResponseFlag::NoRoute, "no route matched");

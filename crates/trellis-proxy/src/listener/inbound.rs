@@ -21,17 +21,18 @@ use crate::tcp::{TcpProxyOptions, TcpStats, proxy_tcp};
 /// Accepts connections for the local workload and forwards them to it.
 pub struct InboundListener {
     listener: TcpListener,
-    app: SocketAddr,
+    app: Option<SocketAddr>,
     opts: Arc<TcpProxyOptions>,
     ctx: Arc<ListenerContext>,
 }
 
 impl InboundListener {
     /// Forwards connections that were not captured to `app` (the workload's address,
-    /// e.g. `127.0.0.1:8080`); captured ones go to their original destination.
+    /// e.g. `127.0.0.1:8080`); captured ones go to their original destination. Without
+    /// `app`, connections that were not captured are closed.
     pub fn new(
         listener: TcpListener,
-        app: SocketAddr,
+        app: Option<SocketAddr>,
         ctx: Arc<ListenerContext>,
     ) -> InboundListener {
         InboundListener {
@@ -56,7 +57,13 @@ impl InboundListener {
             async move {
                 let target = match (original_dst(&stream), stream.local_addr()) {
                     (Some(original), Ok(local)) if original != local => original,
-                    _ => app,
+                    _ => match app {
+                        Some(app) => app,
+                        None => {
+                            tracing::debug!(target: "trellis::inbound", %peer, "connection was not captured and no application address is set; closing");
+                            return;
+                        }
+                    },
                 };
                 let stats = TcpStats::default();
                 match proxy_tcp(stream, target, &opts, &stats).await {

@@ -37,18 +37,18 @@ pub(super) struct Prepared {
     pub(super) cors: Option<CorsRuntime>,
 }
 
-/// Prepares route `index` of `service`. Mirror destinations get the shared backend set of
+/// Prepares route `index` of the service (or gateway virtual host) named `owner`. Mirror destinations get the shared backend set of
 /// their (service, subset), like route destinations; a mirror of an unknown host is kept
 /// without backends (its copies are skipped and logged), and 0 % mirrors are dropped.
 pub(super) fn prepare<'m>(
-    service: &'m Service,
+    owner: &str,
     index: usize,
     route: &HttpRoute,
     by_fqdn: &HashMap<&str, &'m Service>,
     sets: &mut HashMap<(&'m str, Option<&'m str>), Arc<BackendSet>>,
 ) -> Result<Prepared, RuntimeError> {
     let err = |source: RouteFeatureError| RuntimeError::Feature {
-        service: service.host.clone(),
+        service: owner.to_owned(),
         route: index,
         source,
     };

@@ -32,6 +32,11 @@ pub struct AdminState {
     pub metrics: Arc<ProxyMetrics>,
     /// Set when the proxy drains: `/ready` answers 503 so load balancers stop sending.
     pub draining: AtomicBool,
+    /// Set once a configuration serves (at once from a directory; after the control
+    /// plane's first update over xDS): `/ready` answers 503 before.
+    pub configured: AtomicBool,
+    /// The xDS stream's state, when the configuration comes from a control plane.
+    pub xds: Option<watch::Receiver<trellis_xds::client::ClientStatus>>,
     /// Notified by `/quitquitquit`.
     pub quit: Notify,
 }
@@ -89,6 +94,11 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
         (&Method::GET, "/ready" | "/healthz/ready") => {
             if state.draining.load(Ordering::Relaxed) {
                 text(StatusCode::SERVICE_UNAVAILABLE, "DRAINING\n".into())
+            } else if !state.configured.load(Ordering::Acquire) {
+                text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "NOT READY: no configuration from the control plane yet\n".into(),
+                )
             } else {
                 text(StatusCode::OK, "LIVE\n".into())
             }
@@ -98,7 +108,7 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
             state.metrics.encode(&mut out);
             with_type(StatusCode::OK, METRICS_CONTENT_TYPE, out)
         }
-        (&Method::GET, "/config_dump") => match serde_json::to_string_pretty(&state.store.view()) {
+        (&Method::GET, "/config_dump") => match serde_json::to_string_pretty(&config_dump(state)) {
             Ok(body) => with_type(StatusCode::OK, "application/json", body),
             Err(e) => text(StatusCode::INTERNAL_SERVER_ERROR, format!("{e}\n")),
         },
@@ -127,6 +137,20 @@ fn route(state: &AdminState, req: &Request<Incoming>) -> Response<Full<Bytes>> {
 }
 
 const INDEX: &str = "admin commands are:\n  /ready: 200 LIVE when serving, 503 while draining\n  /stats/prometheus: metrics in Prometheus text format\n  /config_dump: the active configuration as JSON\n  /clusters: endpoints with health and ejection state (?format=json)\n  /quitquitquit (POST): exit\n";
+
+/// The store's view plus, when the configuration comes from a control plane, the state
+/// of the xDS stream.
+fn config_dump(state: &AdminState) -> serde_json::Value {
+    let mut v = serde_json::to_value(state.store.view()).unwrap_or(serde_json::Value::Null);
+    if let (Some(rx), serde_json::Value::Object(map)) = (&state.xds, &mut v) {
+        let status = rx.borrow().clone();
+        map.insert(
+            "xds".to_owned(),
+            serde_json::to_value(status).unwrap_or(serde_json::Value::Null),
+        );
+    }
+    v
+}
 
 /// Envoy's cluster name for a (service, subset, port): `outbound|port|subset|host`.
 fn cluster_name(host: &str, subset: Option<&str>, port: u16) -> String {

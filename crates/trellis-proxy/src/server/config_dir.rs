@@ -1,16 +1,9 @@
 //! Configuration from files: load a directory (or files) into a mesh and a runtime, and
 //! watch it so a saved change is picked up within the debounce interval.
-//!
-//! Watching uses the OS's file events (inotify on Linux, through `notify`) on every
-//! configured path — directories recursively, files through their parent directory so
-//! editors that save by rename are seen — and falls back to polling when events are not
-//! available (for example when inotify watches are exhausted).
+//! Watching is [`trellis_config::watch`].
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use notify::{RecursiveMode, Watcher};
-use tokio::sync::mpsc;
 use trellis_config::load::LoadOptions;
 use trellis_config::snapshot::{Snapshot, SnapshotError, snapshot};
 use trellis_model::Mesh;
@@ -52,6 +45,18 @@ pub struct Loaded {
     pub warnings: Vec<String>,
 }
 
+impl Loaded {
+    /// Nothing: what a proxy serves before its control plane has sent anything.
+    pub fn empty() -> Loaded {
+        Loaded {
+            mesh: Mesh::default(),
+            runtime: Runtime::default(),
+            resources: 0,
+            warnings: Vec::new(),
+        }
+    }
+}
+
 /// Loads, analyzes and compiles `paths`, then prepares the runtime.
 pub fn load(
     paths: &[PathBuf],
@@ -70,79 +75,4 @@ pub fn load(
         resources,
         warnings: diagnostics.iter().map(ToString::to_string).collect(),
     })
-}
-
-/// Keeps the file watcher alive; dropping it stops change notifications.
-pub struct DirWatcher {
-    _watcher: Box<dyn Watcher + Send>,
-}
-
-/// Watches `paths`; every burst of changes sends one `()` on the returned channel (the
-/// receiver debounces further). Falls back to polling every `poll` when file events
-/// cannot be set up.
-pub fn watch(
-    paths: &[PathBuf],
-    poll: Duration,
-) -> notify::Result<(DirWatcher, mpsc::Receiver<()>)> {
-    let (tx, rx) = mpsc::channel(1);
-    let handler = move |event: notify::Result<notify::Event>| {
-        let relevant = match &event {
-            Ok(e) => !matches!(e.kind, notify::EventKind::Access(_)),
-            Err(e) => {
-                tracing::warn!(error = %e, "watching the configuration failed");
-                true
-            }
-        };
-        if relevant {
-            // A full channel already holds a pending notification: nothing is lost.
-            let _ = tx.try_send(());
-        }
-    };
-    let watcher: Box<dyn Watcher + Send> = match notify::recommended_watcher(handler.clone()) {
-        Ok(mut w) => match add_paths(&mut w, paths) {
-            Ok(()) => Box::new(w),
-            Err(e) => {
-                tracing::warn!(error = %e, "file events unavailable, polling the configuration");
-                polling(handler, paths, poll)?
-            }
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "file events unavailable, polling the configuration");
-            polling(handler, paths, poll)?
-        }
-    };
-    Ok((DirWatcher { _watcher: watcher }, rx))
-}
-
-fn polling<F>(
-    handler: F,
-    paths: &[PathBuf],
-    every: Duration,
-) -> notify::Result<Box<dyn Watcher + Send>>
-where
-    F: notify::EventHandler,
-{
-    let config = notify::Config::default()
-        .with_poll_interval(every)
-        .with_compare_contents(true);
-    let mut w = notify::PollWatcher::new(handler, config)?;
-    add_paths(&mut w, paths)?;
-    Ok(Box::new(w))
-}
-
-/// Directories recursively; files through their parent (saves by rename replace the
-/// file's inode, which a watch on the file itself would lose).
-fn add_paths(w: &mut dyn Watcher, paths: &[PathBuf]) -> notify::Result<()> {
-    for p in paths {
-        if p.is_dir() {
-            w.watch(p, RecursiveMode::Recursive)?;
-        } else {
-            let parent = p.parent().filter(|d| !d.as_os_str().is_empty());
-            w.watch(
-                parent.unwrap_or(Path::new(".")),
-                RecursiveMode::NonRecursive,
-            )?;
-        }
-    }
-    Ok(())
 }
