@@ -6,6 +6,7 @@
 //! its own module and reports through [`Report`], which resolves a field path to its file position.
 
 mod index;
+mod local_ports;
 mod mtls;
 mod references;
 mod routes;
@@ -33,6 +34,7 @@ pub fn analyze_and_compile(loaded: &Loaded) -> (Vec<Diagnostic>, crate::compile:
     subsets::check(&index, &mut report);
     selectors::check(&index, &mut report);
     mtls::check(&index, &mut report);
+    local_ports::check(&index, &mut report);
     let compiled = crate::compile::compile(
         &loaded.resources,
         &crate::compile::CompileOptions::default(),

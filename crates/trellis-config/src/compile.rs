@@ -2,7 +2,8 @@
 //!
 //! Order matters and is fixed: discovery (workloads, services, endpoints) first, then backend
 //! policies (DestinationRule), gateways, routes from each API in precedence order, then security
-//! and telemetry policies. When two APIs configure routes for the same host, the precedence is
+//! and telemetry policies, and last the Sidecars that narrow what each proxy sees. When two APIs
+//! configure routes for the same host, the precedence is
 //!
 //! 1. Istio `VirtualService`,
 //! 2. Gateway API `HTTPRoute`/`GRPCRoute`/`TCPRoute`/`TLSRoute` (GAMMA, parent is a Service),
@@ -20,6 +21,7 @@ mod istio_policy;
 mod istio_routes;
 mod linkerd;
 mod security;
+mod sidecars;
 mod telemetry;
 
 use crate::diag::{Code, Diagnostic};
@@ -228,6 +230,7 @@ pub fn compile(resources: &[Resource], opts: &CompileOptions) -> Compiled {
     linkerd::compile(&mut cx);
     security::compile(&mut cx);
     telemetry::compile(&mut cx);
+    sidecars::compile(&mut cx);
     let mut mesh = cx.mesh;
     mesh.normalize();
     Compiled {

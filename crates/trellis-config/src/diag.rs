@@ -82,6 +82,7 @@ codes! {
     DuplicateSubset = "TRL2003", Error, "Duplicate subset name";
     ApiPrecedence = "TRL2004", Warning, "Two APIs configure one host; precedence decides";
     IgnoredSetting = "TRL2005", Info, "Setting has no effect where it is written";
+    LocalPortMismatch = "TRL2006", Warning, "Service targets a port the LocalWorkload does not listen on";
 }
 
 impl fmt::Display for Code {

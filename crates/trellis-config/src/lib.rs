@@ -7,6 +7,7 @@ pub mod analyze;
 pub mod compile;
 pub mod diag;
 pub mod load;
+pub mod local;
 pub mod report;
 pub mod resources;
 pub mod snapshot;

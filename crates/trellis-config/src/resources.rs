@@ -10,6 +10,7 @@ pub mod istio_telemetry;
 pub mod linkerd;
 pub(crate) mod names;
 pub mod smi;
+pub mod trellis;
 
 use crate::yaml::Node;
 use common::ObjectMeta;
@@ -119,6 +120,8 @@ kinds! {
     EndpointSlice => "discovery.k8s.io", "EndpointSlice", ["v1", "v1beta1"], core::EndpointSlice;
     Deployment => "apps", "Deployment", ["v1"], core::Deployment;
     StatefulSet => "apps", "StatefulSet", ["v1"], core::StatefulSet;
+    // trellis.dev
+    LocalWorkload => "trellis.dev", "LocalWorkload", ["v1alpha1"], trellis::LocalWorkload;
 }
 
 impl Kind {

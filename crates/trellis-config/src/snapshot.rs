@@ -8,6 +8,7 @@
 use crate::analyze::analyze_and_compile;
 use crate::diag::{Diagnostic, Severity};
 use crate::load::{LoadError, LoadOptions, load_paths};
+use crate::resources::Resource;
 use std::path::PathBuf;
 use trellis_model::Mesh;
 
@@ -17,7 +18,7 @@ pub struct Snapshot {
     pub mesh: Mesh,
     /// Warnings and infos (no errors: a snapshot with errors is refused).
     pub diagnostics: Vec<Diagnostic>,
-    /// Resources read.
+    /// Resources read from the paths (not counting those `extra` added, see [`snapshot_with`]).
     pub resources: usize,
 }
 
@@ -37,7 +38,22 @@ pub enum SnapshotError {
 
 /// Load, analyze and compile `paths`. The compile options' defaults match `trellis analyze`.
 pub fn snapshot(paths: &[PathBuf], opts: &LoadOptions) -> Result<Snapshot, SnapshotError> {
-    let loaded = load_paths(paths, opts)?;
+    snapshot_with(paths, opts, |_| Vec::new())
+}
+
+/// [`snapshot`], with resources that are not in any file analyzed and compiled along: `extra`
+/// sees what was loaded and returns the additions (`trellis up` adds Pods for the replicas it
+/// started, see [`crate::local::pods_for`]). The analysis covers both, and any error refuses the
+/// snapshot.
+pub fn snapshot_with(
+    paths: &[PathBuf],
+    opts: &LoadOptions,
+    extra: impl FnOnce(&[Resource]) -> Vec<Resource>,
+) -> Result<Snapshot, SnapshotError> {
+    let mut loaded = load_paths(paths, opts)?;
+    let read = loaded.resources.len();
+    let added = extra(&loaded.resources);
+    loaded.resources.extend(added);
     let (mut diagnostics, compiled) = analyze_and_compile(&loaded);
     let errors = diagnostics
         .iter()
@@ -54,7 +70,7 @@ pub fn snapshot(paths: &[PathBuf], opts: &LoadOptions) -> Result<Snapshot, Snaps
     Ok(Snapshot {
         mesh: compiled.mesh,
         diagnostics,
-        resources: loaded.resources.len(),
+        resources: read,
     })
 }
 

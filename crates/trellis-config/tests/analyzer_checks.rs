@@ -223,3 +223,65 @@ fn linkerd_server_selectors_use_match_expressions() {
         "{f:#?}"
     );
 }
+
+const LOCAL: &str = "apiVersion: trellis.dev/v1alpha1\nkind: LocalWorkload\nmetadata: {name: web-v1, namespace: shop}\nspec:\n  labels: {app: web, version: v1}\n  command: web\n  port: 8080\n";
+
+#[test]
+fn local_workloads_are_known_and_satisfy_selectors() {
+    let policy = "---\napiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\nmetadata: {name: p, namespace: shop}\nspec:\n  selector: {matchLabels: {version: v1}}\n  action: DENY\n  rules: [{}]\n---\napiVersion: policy.linkerd.io/v1beta1\nkind: Server\nmetadata: {name: s, namespace: shop}\nspec:\n  podSelector: {matchLabels: {app: web}}\n  port: 8080\n";
+    let f = findings(&format!("{SERVICE}{LOCAL}{policy}"));
+    assert!(f.is_empty(), "{f:#?}");
+}
+
+#[test]
+fn a_service_that_misses_the_local_workloads_port_is_reported_at_the_port_field() {
+    let service = |ports: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata: {{name: web, namespace: shop}}\nspec:\n  selector: {{app: web}}\n  ports:\n{ports}---\n{LOCAL}"
+        )
+    };
+    // Matching by targetPort, or by port when targetPort is unset: nothing to say.
+    for ok in [
+        "  - {name: http, port: 80, targetPort: 8080}\n",
+        "  - {name: http, port: 8080}\n",
+        "  - {name: admin, port: 9000}\n  - {name: http, port: 8080, targetPort: 0}\n",
+    ] {
+        let f = findings(&service(ok));
+        assert!(
+            !f.iter().any(|(c, ..)| *c == Code::LocalPortMismatch),
+            "{ok}: {f:#?}"
+        );
+    }
+    let f = findings(&service("  - name: http\n    port: 80\n"));
+    assert!(
+        has(
+            &f,
+            Code::LocalPortMismatch,
+            8,
+            "sends traffic to port 80 of LocalWorkload shop/web-v1, which listens on 8080"
+        ),
+        "{f:#?}"
+    );
+    assert!(f.iter().all(|(_, s, ..)| *s == Severity::Warning), "{f:#?}");
+    let f = findings(&service(
+        "  - name: http\n    port: 80\n    targetPort: http-web\n  - {name: grpc, port: 9090, targetPort: 9091}\n",
+    ));
+    assert!(
+        has(
+            &f,
+            Code::LocalPortMismatch,
+            9,
+            "ports \"http-web\" (a name; a LocalWorkload's port has none), 9091"
+        ),
+        "{f:#?}"
+    );
+    // Other namespaces and unselected workloads are not the Service's business.
+    let f = findings(&service("  - {name: http, port: 80}\n").replace(
+        "namespace: shop}\nspec:\n  labels",
+        "namespace: prod}\nspec:\n  labels",
+    ));
+    assert!(
+        !f.iter().any(|(c, ..)| *c == Code::LocalPortMismatch),
+        "{f:#?}"
+    );
+}

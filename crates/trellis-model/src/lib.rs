@@ -19,7 +19,8 @@
 //! Layout: [`mesh`] is the root; [`service`] and [`endpoint`] describe destinations;
 //! [`route`], [`matching`], [`filters`] and [`retry`] describe routing; [`policy`] and
 //! [`balance`] describe how backends are reached; [`workload`], [`gateway`],
-//! [`security`], [`authz`], [`jwt`] and [`telemetry`] the rest; [`host`], [`protocol`],
+//! [`security`], [`authz`], [`jwt`], [`telemetry`] and [`visibility`] (which services each
+//! proxy sees) the rest; [`host`], [`protocol`],
 //! [`labels`] and [`origin`] are shared vocabulary.
 
 #![forbid(unsafe_code)]
@@ -44,6 +45,7 @@ pub mod security;
 pub mod serde_millis;
 pub mod service;
 pub mod telemetry;
+pub mod visibility;
 pub mod workload;
 
 pub use authz::{AuthzAction, AuthzCondition, AuthzOperation, AuthzPolicy, AuthzRule, AuthzSource};
@@ -77,4 +79,5 @@ pub use telemetry::{
     AccessLogPolicy, CustomTag, ResolvedTelemetry, TelemetryPolicy, TracingPolicy,
     resolve_telemetry,
 };
+pub use visibility::SidecarScope;
 pub use workload::{Workload, WorkloadKind};

@@ -12,6 +12,7 @@ use crate::labels::Labels;
 use crate::security::{DEFAULT_ROOT_NAMESPACE, MtlsMode, SecurityPolicies};
 use crate::service::Service;
 use crate::telemetry::{ResolvedTelemetry, TelemetryPolicy, resolve_telemetry};
+use crate::visibility::SidecarScope;
 use crate::workload::Workload;
 
 /// The whole compiled mesh configuration.
@@ -37,6 +38,10 @@ pub struct Mesh {
     pub security: SecurityPolicies,
     /// Telemetry policies, oldest first.
     pub telemetry: Vec<TelemetryPolicy>,
+    /// Istio Sidecars, oldest first (the order decides which applies; see
+    /// [`Mesh::sidecar_for`] and [`Mesh::visible_to`]).
+    #[serde(default)]
+    pub sidecars: Vec<SidecarScope>,
 }
 
 impl Default for Mesh {
@@ -51,6 +56,7 @@ impl Default for Mesh {
             gateways: Vec::new(),
             security: SecurityPolicies::default(),
             telemetry: Vec::new(),
+            sidecars: Vec::new(),
         }
     }
 }
@@ -58,7 +64,7 @@ impl Default for Mesh {
 impl Mesh {
     /// Establishes the ordering invariants lookups rely on: services by host, workloads
     /// and gateways by namespace and name. Policy lists keep their order, which encodes
-    /// age. Compilers call this once after building the mesh.
+    /// age (telemetry, Sidecars). Compilers call this once after building the mesh.
     pub fn normalize(&mut self) {
         self.services.sort_by(|a, b| a.host.cmp(&b.host));
         self.workloads

@@ -217,6 +217,12 @@ fn mesh() -> Mesh {
             }),
             ..TelemetryPolicy::default()
         }],
+        sidecars: vec![SidecarScope {
+            origin: SourceRef::new("Sidecar", "default", "reviews"),
+            namespace: "default".into(),
+            selector: Some(labels(&[("app", "reviews")])),
+            egress_hosts: vec!["default/*".into(), "istio-system/*".into()],
+        }],
         namespaces: ["default".to_string()].into(),
         ..Mesh::default()
     };
@@ -286,6 +292,11 @@ fn mesh_lookups_after_round_trip() -> Result<(), serde_json::Error> {
         mesh.mtls_mode("default", &labels, Some(15090)),
         MtlsMode::Permissive
     );
+    let seen: Vec<&str> = mesh
+        .visible_to("default", &labels)
+        .map(|s| s.name.as_str())
+        .collect();
+    assert_eq!(seen, ["reviews"]);
     assert_eq!(
         mesh.telemetry_for("default", &labels)
             .tracing

@@ -78,6 +78,11 @@ impl<'a> Index<'a> {
                     namespace: &r.namespace,
                     labels: &we.labels,
                 }),
+                // Selected as a Deployment is: by the labels its replicas will carry.
+                Spec::LocalWorkload(w) => workloads.push(WorkloadLabels {
+                    namespace: &r.namespace,
+                    labels: &w.labels,
+                }),
                 _ => {}
             }
         }

@@ -1,6 +1,7 @@
 //! Discovery, the first pass: which workloads run (Pods, Deployments, StatefulSets, Istio
-//! WorkloadEntries) and which services exist (Kubernetes Services, Istio ServiceEntries) with
-//! their endpoints. Every later pass attaches policies and routes to what this one finds.
+//! WorkloadEntries, LocalWorkloads) and which services exist (Kubernetes Services, Istio
+//! ServiceEntries) with their endpoints. Every later pass attaches policies and routes to what
+//! this one finds.
 //!
 //! Resources are read in input order and the model is normalized at the end, so the result does
 //! not depend on map iteration order.
@@ -64,6 +65,22 @@ pub(crate) fn compile(cx: &mut Ctx<'_>) {
             inject: None,
         };
         cx.mesh.workloads.push(w);
+    }
+    for (r, lw) in &inv.local_workloads {
+        // Like a Deployment's template: labels and identity, no address. The launcher's
+        // running replicas come in as Pods (`crate::local::pods_for`), which Services select.
+        cx.mesh.workloads.push(Workload {
+            name: r.name.clone(),
+            namespace: r.namespace.clone(),
+            kind: WorkloadKind::Local,
+            service_account: lw.service_account.clone().filter(|s| !s.is_empty()),
+            labels: lw.labels.clone(),
+            addresses: Vec::new(),
+            ports: lw.port().into_iter().collect(),
+            locality: locality(&lw.labels),
+            network: inv.network(&r.namespace, &lw.labels),
+            inject: None,
+        });
     }
     for r in resources
         .iter()

@@ -57,6 +57,32 @@ pub(crate) fn is_port_name(s: &str) -> bool {
         && !s.contains("--")
 }
 
+/// Kubernetes `IsQualifiedName`'s name part, also the shape of a non-empty label value: at most
+/// 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit.
+pub(crate) fn is_qualified_name(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_LABEL
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// A Kubernetes label key (`IsQualifiedName`): `[prefix/]name`, the prefix a lowercase DNS
+/// subdomain (`app.kubernetes.io/name`), the name as in [`is_qualified_name`].
+pub(crate) fn is_label_key(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((prefix, name)) => is_dns1123_subdomain(prefix) && is_qualified_name(name),
+        None => is_qualified_name(s),
+    }
+}
+
+/// A Kubernetes label value (`IsValidLabelValue`): empty, or shaped like [`is_qualified_name`].
+pub(crate) fn is_label_value(s: &str) -> bool {
+    s.is_empty() || is_qualified_name(s)
+}
+
 /// Is `s` an IPv4 or IPv6 address?
 pub(crate) fn is_ip(s: &str) -> bool {
     s.parse::<IpAddr>().is_ok()
@@ -248,6 +274,18 @@ mod tests {
         assert!(!is_dns1123_label_any_case("-a") && !is_dns1123_label_any_case(&"a".repeat(64)));
         assert!(is_dns1123_subdomain("gateway.networking.k8s.io"));
         assert!(!is_dns1123_subdomain("a..b"));
+    }
+
+    #[test]
+    fn kubernetes_labels() {
+        assert!(is_label_key("app") && is_label_key("app.kubernetes.io/name"));
+        assert!(is_label_key("trellis.dev/local-workload") && is_label_key("A_b.c"));
+        assert!(!is_label_key("") && !is_label_key("/app") && !is_label_key("Example.com/app"));
+        assert!(!is_label_key("a/b/c") && !is_label_key("-app") && !is_label_key("bad key"));
+        assert!(!is_label_key(&"a".repeat(64)));
+        assert!(is_label_value("") && is_label_value("v1.2_3") && is_label_value("V1"));
+        assert!(!is_label_value("v1 ") && !is_label_value("-v1") && !is_label_value("a/b"));
+        assert!(!is_label_value(&"v".repeat(64)));
     }
 
     #[test]

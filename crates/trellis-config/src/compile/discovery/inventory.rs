@@ -1,12 +1,13 @@
 //! The discovery inputs, indexed once: pods with their runtime status, pod templates,
-//! WorkloadEntries, Endpoints and EndpointSlices. Every service (Kubernetes or ServiceEntry)
-//! selects from the same index, so a pod is read and checked once however many services select
-//! it, and all of them agree on its addresses, readiness and identity.
+//! WorkloadEntries, LocalWorkloads, Endpoints and EndpointSlices. Every service (Kubernetes or
+//! ServiceEntry) selects from the same index, so a pod is read and checked once however many
+//! services select it, and all of them agree on its addresses, readiness and identity.
 
 use crate::diag::Code;
 use crate::report::Report;
 use crate::resources::core::{EndpointSlice, Endpoints, PodSpec, PodTemplateSpec};
 use crate::resources::istio_networking::WorkloadEntry;
+use crate::resources::trellis::LocalWorkload;
 use crate::resources::{Resource, Spec};
 use crate::yaml::{Node, Value};
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +40,8 @@ pub(super) struct Inventory<'a> {
     /// Deployment and StatefulSet pod templates: the pods they will create.
     pub templates: Vec<(&'a Resource, &'a PodTemplateSpec)>,
     pub workload_entries: Vec<(&'a Resource, &'a WorkloadEntry)>,
+    /// Processes `trellis up` starts; like templates, they have no address until placed.
+    pub local_workloads: Vec<(&'a Resource, &'a LocalWorkload)>,
     pub endpoints: Vec<(&'a Resource, &'a Endpoints)>,
     pub slices: Vec<(&'a Resource, &'a EndpointSlice)>,
     namespace_labels: HashMap<&'a str, &'a Labels>,
@@ -54,6 +57,7 @@ impl<'a> Inventory<'a> {
                 Spec::Deployment(d) => inv.templates.push((r, &d.template)),
                 Spec::StatefulSet(s) => inv.templates.push((r, &s.template)),
                 Spec::WorkloadEntry(we) => inv.workload_entries.push((r, we)),
+                Spec::LocalWorkload(w) => inv.local_workloads.push((r, w)),
                 Spec::Endpoints(e) => inv.endpoints.push((r, e)),
                 Spec::EndpointSlice(s) => inv.slices.push((r, s)),
                 Spec::Namespace(_) => {

@@ -1,4 +1,5 @@
-//! The pods the input declares (Pods, and the templates of Deployments and StatefulSets), for the
+//! The pods the input declares (Pods, the templates of Deployments and StatefulSets, and
+//! LocalWorkloads, whose replicas become pods when started), for the
 //! questions Linkerd policy asks of them: which container port a port *name* means, and whether a
 //! Server and another selector can select the same pods.
 
@@ -6,11 +7,12 @@ use crate::resources::common::{IntOrString, LabelSelector, Labels};
 use crate::resources::core::PodSpec;
 use crate::resources::{Resource, Spec};
 
-/// One pod (or pod template): its namespace, labels and spec.
+/// One pod (or pod template): its namespace, labels and spec (none for a LocalWorkload, whose
+/// only port has no name).
 struct PodShape<'a> {
     namespace: &'a str,
     labels: &'a Labels,
-    spec: &'a PodSpec,
+    spec: Option<&'a PodSpec>,
 }
 
 /// Every pod shape in the input, read once.
@@ -19,16 +21,17 @@ pub(super) struct Pods<'a> {
 }
 
 impl<'a> Pods<'a> {
-    /// Collect Pods and workload templates. Templates stand for the pods they create, which is
-    /// what a Server's `podSelector` selects.
+    /// Collect Pods, workload templates and LocalWorkloads. Templates and LocalWorkloads stand
+    /// for the pods they create, which is what a Server's `podSelector` selects.
     pub fn new(resources: &'a [Resource]) -> Self {
         let list = resources
             .iter()
             .filter_map(|r| {
                 let (labels, spec) = match &r.spec {
-                    Spec::Pod(p) => (&r.meta.labels, &**p),
-                    Spec::Deployment(d) => (&d.template.metadata.labels, &d.template.spec),
-                    Spec::StatefulSet(s) => (&s.template.metadata.labels, &s.template.spec),
+                    Spec::Pod(p) => (&r.meta.labels, Some(&**p)),
+                    Spec::Deployment(d) => (&d.template.metadata.labels, Some(&d.template.spec)),
+                    Spec::StatefulSet(s) => (&s.template.metadata.labels, Some(&s.template.spec)),
+                    Spec::LocalWorkload(w) => (&w.labels, None),
                     _ => return None,
                 };
                 Some(PodShape {
@@ -74,7 +77,8 @@ impl<'a> Pods<'a> {
         };
         let mut out: Vec<u16> = self
             .selected(namespace, selects)
-            .flat_map(|p| p.spec.containers.iter().flat_map(|c| c.ports.iter()))
+            .filter_map(|p| p.spec)
+            .flat_map(|spec| spec.containers.iter().flat_map(|c| c.ports.iter()))
             .filter(|cp| cp.name.as_deref() == Some(name.as_str()))
             .filter_map(|cp| u16::try_from(cp.container_port).ok())
             .collect();

@@ -5,7 +5,9 @@
 
 use crate::diag::{Code, Severity};
 use crate::resources::common::Labels;
-use crate::resources::names::{Wording, check_wildcard_domain, is_dns1123_label_any_case, is_ip};
+use crate::resources::names::{
+    Wording, check_wildcard_domain, is_dns1123_label_any_case, is_ip, is_qualified_name,
+};
 use crate::validate::Cx;
 
 /// Prefix of a unix domain socket address in `bind`, `address` and `defaultEndpoint`.
@@ -203,28 +205,20 @@ pub(crate) fn check_protocol(cx: &mut Cx, field: &str, protocol: &str) -> Option
     parsed
 }
 
-/// Kubernetes label keys (`[prefix/]name`) and values, as Istio checks workload labels.
+/// Kubernetes label keys (`[prefix/]name`) and values, as Istio checks workload labels (which,
+/// unlike Kubernetes, accepts upper case in the prefix).
 pub(crate) fn check_labels(cx: &mut Cx, field: &str, labels: &Labels) {
-    fn qualified(s: &str) -> bool {
-        let b = s.as_bytes();
-        !b.is_empty()
-            && b.len() <= 63
-            && b[0].is_ascii_alphanumeric()
-            && b[b.len() - 1].is_ascii_alphanumeric()
-            && b.iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-    }
     cx.field(field, |cx| {
         for (k, v) in labels {
             let key_ok = match k.split_once('/') {
                 Some((prefix, name)) => {
-                    prefix.len() <= 253 && prefix.split('.').all(is_dns1123_label_any_case) && qualified(name)
+                    prefix.len() <= 253 && prefix.split('.').all(is_dns1123_label_any_case) && is_qualified_name(name)
                 }
-                None => qualified(k),
+                None => is_qualified_name(k),
             };
             if !key_ok {
                 cx.error_at(k, format!("invalid label key {k:?}: expected [dns-prefix/]name of at most 63 characters"));
-            } else if !v.is_empty() && !qualified(v) {
+            } else if !v.is_empty() && !is_qualified_name(v) {
                 cx.error_at(k, format!("invalid value {v:?} for label {k:?}: at most 63 letters, digits, '-', '_' or '.'"));
             }
         }
