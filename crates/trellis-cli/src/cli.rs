@@ -29,16 +29,83 @@ pub enum Command {
     /// analyzer refuses is logged and the previous configuration keeps serving. SIGTERM
     /// drains; `POST /quitquitquit` on the admin address exits.
     Proxy(ProxyArgs),
+    /// Run the control plane: compile a configuration directory and stream each proxy its
+    /// view over xDS (Delta ADS on 15010), with metrics and debug pages on 15014.
+    ///
+    /// Saved changes are pushed to every affected proxy within a second; a change the
+    /// analyzer refuses is logged, shown on /debug/config, and proxies keep what they have.
+    Control(ControlArgs),
+    /// List the proxies connected to a control plane with their sync state, like
+    /// `istioctl proxy-status`.
+    Status(StatusArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Args)]
+pub struct ControlArgs {
+    /// Configuration files or directories (read recursively and followed for changes).
+    #[arg(long = "config", short = 'c', required = true, value_name = "PATH")]
+    pub config: Vec<PathBuf>,
+    /// The xDS server (Delta ADS, plaintext).
+    #[arg(long, default_value = "127.0.0.1:15010")]
+    pub xds_addr: std::net::SocketAddr,
+    /// Metrics (/metrics) and debug pages (/debug/syncz, /debug/config, /debug/mesh).
+    #[arg(long, default_value = "127.0.0.1:15014")]
+    pub monitoring_addr: std::net::SocketAddr,
+    /// Namespace for resources that do not name one.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// Serve the configuration as loaded at startup; do not follow changes.
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// The control plane's monitoring address.
+    #[arg(long, default_value = "127.0.0.1:15014")]
+    pub control_plane: String,
+    /// Output format.
+    #[arg(short, long, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]
 pub struct ProxyArgs {
     /// Configuration files or directories (Istio, Gateway API, Linkerd, SMI YAML; read
     /// recursively and followed for changes).
-    #[arg(long = "config", short = 'c', required = true, value_name = "PATH")]
+    #[arg(
+        long = "config",
+        short = 'c',
+        required_unless_present = "xds",
+        conflicts_with = "xds",
+        value_name = "PATH"
+    )]
     pub config: Vec<PathBuf>,
+    /// Take the configuration from a control plane (`trellis control`) at this xDS address
+    /// instead of from files; the proxy identifies itself with --workload, --namespace,
+    /// --service-account and --label.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub xds: Option<String>,
+    /// Run as a gateway: serve the gateways whose selector matches this proxy's labels
+    /// (Istio Gateway `selector`, or `gateway.networking.k8s.io/gateway-name=<name>`).
+    #[arg(long)]
+    pub gateway: bool,
+    /// Address the gateway ports are bound on.
+    #[arg(long, default_value = "127.0.0.1", requires = "gateway")]
+    pub gateway_bind: std::net::IpAddr,
+    /// The inbound listener of a sidecar (Istio's 15006): captured connections go to their
+    /// original destination, others to --inbound-app.
+    #[arg(long)]
+    pub inbound_addr: Option<std::net::SocketAddr>,
+    /// The application the inbound listener forwards to when connections were not
+    /// captured (explicit mode).
+    #[arg(long, requires = "inbound_addr")]
+    pub inbound_app: Option<std::net::SocketAddr>,
+    /// This workload's IP address, reported to the control plane.
+    #[arg(long = "instance-ip")]
+    pub instance_ip: Option<std::net::IpAddr>,
     /// The outbound listener: apps use it as their HTTP proxy.
     #[arg(long, default_value = "127.0.0.1:15001")]
     pub outbound_addr: std::net::SocketAddr,

@@ -4,7 +4,11 @@
 
 mod analyze;
 mod cli;
+mod control;
+mod http_get;
 mod proxy;
+mod signals;
+mod status;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -19,6 +23,8 @@ fn main() -> ExitCode {
         }
         cli::Command::Analyze(args) => analyze::run(&args),
         cli::Command::Proxy(args) => proxy::run(&args),
+        cli::Command::Control(args) => control::run(&args),
+        cli::Command::Status(args) => status::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -4,7 +4,10 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use trellis_proxy::server::{LoadError, ProxyServer, ProxySettings, ServerError, Stop};
+use trellis_proxy::server::{
+    InboundSettings, LoadError, ProxyServer, ProxySettings, ServerError, Stop, XdsSettings,
+};
+use trellis_xds::node::{ProxyIdentity, ProxyKind};
 
 use trellis_proxy::telemetry::AccessLogFormat;
 use trellis_proxy::telemetry::access_log::{AccessLogConfig, AccessLogDestination};
@@ -47,6 +50,33 @@ async fn serve(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     settings.watch = !args.no_watch;
     settings.access_log = access_log(args);
     settings.source = source_identity(args);
+    if args.gateway {
+        settings.runtime.gateway_labels = Some(settings.runtime.client_labels.clone());
+        settings.gateway_bind = Some(args.gateway_bind);
+    }
+    if let Some(addr) = args.inbound_addr {
+        settings.inbound = Some(InboundSettings {
+            addr,
+            app: args.inbound_app,
+        });
+    }
+    if let Some(address) = &args.xds {
+        settings.xds = Some(XdsSettings {
+            address: address.clone(),
+            identity: ProxyIdentity {
+                kind: if args.gateway {
+                    ProxyKind::Gateway
+                } else {
+                    ProxyKind::Sidecar
+                },
+                workload: args.workload.clone(),
+                namespace: args.namespace.clone(),
+                service_account: args.service_account.clone(),
+                labels: settings.runtime.client_labels.clone(),
+                addresses: args.instance_ip.iter().map(ToString::to_string).collect(),
+            },
+        });
+    }
     let server = match ProxyServer::start(settings).await {
         Ok(s) => s,
         Err(ServerError::Config(e)) => {
@@ -55,24 +85,21 @@ async fn serve(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e.into()),
     };
-    eprintln!(
-        "trellis proxy: outbound {} admin {}",
-        server.outbound_addr(),
-        server.admin_addr()
-    );
-    let signals = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate())?;
-        let mut int = signal(SignalKind::interrupt())?;
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        Ok::<_, std::io::Error>(())
-    };
+    match server.inbound_addr() {
+        Some(inbound) => eprintln!(
+            "trellis proxy: outbound {} inbound {inbound} admin {}",
+            server.outbound_addr(),
+            server.admin_addr()
+        ),
+        None => eprintln!(
+            "trellis proxy: outbound {} admin {}",
+            server.outbound_addr(),
+            server.admin_addr()
+        ),
+    }
     let stopper = &server;
     tokio::select! {
-        r = signals => {
+        r = crate::signals::terminated() => {
             r.context("cannot listen for signals")?;
             stopper.stop(Stop::Drain);
         }

@@ -121,14 +121,19 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         // Symlinked directories are not followed, so a link loop cannot hang the walk.
         if ft.is_dir() {
             collect_dir(&p, out)?;
-        } else if matches!(
-            p.extension().and_then(|e| e.to_str()),
-            Some("yaml" | "yml" | "json")
-        ) {
+        } else if is_config_file(&p) {
             out.push(p);
         }
     }
     Ok(())
+}
+
+/// Whether a file found in a configuration directory is read: `*.yaml`, `*.yml`, `*.json`.
+pub fn is_config_file(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
 }
 
 /// Load one file; problems reading it become diagnostics.

@@ -31,7 +31,16 @@ pub fn watch(
     let (tx, rx) = mpsc::channel(1);
     let handler = move |event: notify::Result<notify::Event>| {
         let relevant = match &event {
-            Ok(e) => !matches!(e.kind, notify::EventKind::Access(_)),
+            // Only changes that can alter what is loaded: files the loader reads, and
+            // directories (a renamed or removed directory takes its files along). A log
+            // file written next to the configuration must not trigger reloads.
+            Ok(e) => {
+                !matches!(e.kind, notify::EventKind::Access(_))
+                    && (e.paths.is_empty()
+                        || e.paths.iter().any(|p| {
+                            crate::load::is_config_file(p) || p.is_dir() || p.extension().is_none()
+                        }))
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "watching the configuration failed");
                 true

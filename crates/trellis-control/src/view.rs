@@ -64,27 +64,14 @@ impl View {
     }
 }
 
-/// The services a workload in `namespace` with `labels` may call.
+/// The services a workload in `namespace` with `labels` may call: Istio's `exportTo` and
+/// the `Sidecar` in effect (see [`Mesh::visible_to`]).
 pub fn visible_services<'m>(
     mesh: &'m Mesh,
-    namespace: &'m str,
-    labels: &'m Labels,
-) -> impl Iterator<Item = &'m Service> + 'm {
-    let _ = labels;
-    mesh.services
-        .iter()
-        .filter(move |s| exported_to(s, namespace))
-}
-
-/// Istio `exportTo`: empty or `*` is everyone, `.` the service's own namespace, `~` no one.
-fn exported_to(s: &Service, namespace: &str) -> bool {
-    s.export_to.is_empty()
-        || s.export_to.iter().any(|e| match e.as_str() {
-            "*" => true,
-            "." => s.namespace == namespace,
-            "~" => false,
-            ns => ns == namespace,
-        })
+    namespace: &str,
+    labels: &Labels,
+) -> impl Iterator<Item = &'m Service> + use<'m> {
+    mesh.visible_to(namespace, labels)
 }
 
 /// Settings with only the policies that can apply to `proxy`.
