@@ -38,6 +38,14 @@ pub enum Command {
     /// List the proxies connected to a control plane with their sync state, like
     /// `istioctl proxy-status`.
     Status(StatusArgs),
+    /// Run the demo application: an HTTP service answering JSON that names itself and
+    /// nests what its upstreams answered.
+    ///
+    /// Every path but `/healthz` answers `{"service", "version", "pod", "path", "upstream"}`;
+    /// each `--call` is made for every request (through `HTTP_PROXY` or `TRELLIS_OUTBOUND`
+    /// when set) with trace and routing headers copied on. Any failed call makes the answer
+    /// 502. Each flag falls back to the environment variable shown. SIGTERM drains.
+    Demo(DemoArgs),
     /// Print the version.
     Version,
 }
@@ -144,6 +152,69 @@ pub struct ProxyArgs {
     /// `source_app` and `source_version`).
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
     pub labels: Vec<(String, String)>,
+}
+
+/// `trellis demo`. Values are kept as text and validated by `trellis_demo::config_from`,
+/// which also reads the environment fallbacks: an error then names the flag or the
+/// variable the bad value came from.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Listen address [default: 0.0.0.0:$PORT, PORT defaulting to 8080].
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Service name in answers [env: TRELLIS_DEMO_SERVICE; default: the host name].
+    #[arg(long, value_name = "NAME")]
+    pub service: Option<String>,
+    /// Version in answers [env: TRELLIS_DEMO_VERSION; default: v1].
+    #[arg(long, value_name = "V")]
+    pub version: Option<String>,
+    /// Pod name in answers [env: TRELLIS_DEMO_POD; default: host name and process id].
+    #[arg(long, value_name = "NAME")]
+    pub pod: Option<String>,
+    /// Upstream to call for every request, e.g. http://inventory:8080/stock (repeatable)
+    /// [env: TRELLIS_DEMO_CALLS, comma-separated].
+    #[arg(long = "call", value_name = "URL")]
+    pub calls: Vec<String>,
+    /// Limit on each upstream call [env: TRELLIS_DEMO_CALL_TIMEOUT; default: 5s].
+    #[arg(long, value_name = "DUR")]
+    pub call_timeout: Option<String>,
+    /// Extra request header to copy onto upstream calls, besides x-request-id, traceparent,
+    /// tracestate and the B3 headers (repeatable) [env: TRELLIS_DEMO_PROPAGATE,
+    /// comma-separated; default: canary, end-user, x-user].
+    #[arg(long, value_name = "HEADER")]
+    pub propagate: Vec<String>,
+    /// Fraction of requests to fail on purpose, 0.0 to 1.0 [env: TRELLIS_DEMO_FAIL_RATE;
+    /// default: 0].
+    #[arg(long, value_name = "F")]
+    pub fail_rate: Option<String>,
+    /// Status of injected failures, 400 to 599 [env: TRELLIS_DEMO_FAIL_STATUS; default: 500].
+    #[arg(long, value_name = "CODE")]
+    pub fail_status: Option<String>,
+    /// Delay added to every answer, e.g. 200ms or 1.5s [env: TRELLIS_DEMO_LATENCY].
+    #[arg(long, value_name = "DUR")]
+    pub latency: Option<String>,
+    /// Random extra delay, uniform up to this [env: TRELLIS_DEMO_LATENCY_JITTER].
+    #[arg(long, value_name = "DUR")]
+    pub latency_jitter: Option<String>,
+}
+
+impl DemoArgs {
+    /// The raw values for `trellis_demo::config_from`.
+    pub fn flags(&self) -> trellis_demo::DemoFlags {
+        trellis_demo::DemoFlags {
+            listen: self.listen.clone(),
+            service: self.service.clone(),
+            version: self.version.clone(),
+            pod: self.pod.clone(),
+            calls: self.calls.clone(),
+            call_timeout: self.call_timeout.clone(),
+            propagate: self.propagate.clone(),
+            fail_rate: self.fail_rate.clone(),
+            fail_status: self.fail_status.clone(),
+            latency: self.latency.clone(),
+            latency_jitter: self.latency_jitter.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -259,5 +330,35 @@ mod tests {
             Cli::try_parse_from(["trellis", "proxy", "--config", "d", "--concurrency", "0"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn demo_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "trellis",
+            "demo",
+            "--service",
+            "orders",
+            "--version",
+            "v2",
+            "--call",
+            "http://inventory:8080/stock",
+            "--call",
+            "http://payments:8080/pay",
+            "--fail-rate",
+            "0.1",
+            "--log-level",
+            "debug",
+        ])
+        .expect("parses");
+        assert_eq!(cli.log_level.as_deref(), Some("debug"));
+        let Command::Demo(d) = cli.command else {
+            panic!("demo")
+        };
+        let flags = d.flags();
+        assert_eq!(flags.version.as_deref(), Some("v2"));
+        assert_eq!(flags.calls.len(), 2);
+        assert_eq!(flags.fail_rate.as_deref(), Some("0.1"));
+        assert!(flags.listen.is_none());
     }
 }

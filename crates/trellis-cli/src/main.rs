@@ -6,6 +6,7 @@ mod analyze;
 mod cli;
 mod control;
 mod http_get;
+mod demo;
 mod proxy;
 mod signals;
 mod status;
@@ -15,7 +16,10 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    init_tracing(cli.log_level.as_deref());
+    // The demo logs one line per request at debug; the HTTP libraries' own debug lines
+    // (connection pooling, dialing) would bury them. `TRELLIS_LOG` can still ask for them.
+    let quiet_http = matches!(cli.command, cli::Command::Demo(_));
+    init_tracing(cli.log_level.as_deref(), quiet_http);
     let result = match cli.command {
         cli::Command::Version => {
             println!("trellis {}", env!("CARGO_PKG_VERSION"));
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
         cli::Command::Proxy(args) => proxy::run(&args),
         cli::Command::Control(args) => control::run(&args),
         cli::Command::Status(args) => status::run(&args),
+        cli::Command::Demo(args) => demo::run(&args),
     };
     match result {
         Ok(code) => code,
@@ -36,9 +41,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(level: Option<&str>) {
+fn init_tracing(level: Option<&str>, quiet_http: bool) {
+    let level = level.unwrap_or("warn");
+    let verbose = level.eq_ignore_ascii_case("debug") || level.eq_ignore_ascii_case("trace");
+    let directives = if quiet_http && verbose {
+        format!("{level},hyper=info,hyper_util=info,h2=info")
+    } else {
+        level.to_owned()
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("TRELLIS_LOG")
-        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level.unwrap_or("warn")))
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&directives))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
