@@ -21,7 +21,6 @@ pub fn run(args: &ControlArgs) -> anyhow::Result<ExitCode> {
 async fn serve(args: &ControlArgs) -> anyhow::Result<ExitCode> {
     let load = LoadOptions {
         default_namespace: args.namespace.clone(),
-        ..LoadOptions::default()
     };
     let source = Arc::new(DirectorySource::new(args.config.clone(), load));
     let settings = ControlSettings {

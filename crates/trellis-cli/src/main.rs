@@ -5,8 +5,8 @@
 mod analyze;
 mod cli;
 mod control;
-mod http_get;
 mod demo;
+mod http_get;
 mod proxy;
 mod signals;
 mod status;
