@@ -46,8 +46,95 @@ pub enum Command {
     /// when set) with trace and routing headers copied on. Any failed call makes the answer
     /// 502. Each flag falls back to the environment variable shown. SIGTERM drains.
     Demo(DemoArgs),
+    /// Run a whole mesh on this machine: the control plane, a gateway proxy per gateway,
+    /// and every LocalWorkload replica with its sidecar; follow the directory live.
+    ///
+    /// Transparent mode (root, with iptables) runs each replica in its own network namespace
+    /// with iptables capture, so unmodified apps are meshed; explicit mode (anyone) points
+    /// apps at their sidecar with HTTP_PROXY. Prints what runs where once everything is
+    /// ready; Ctrl-C stops everything and removes every namespace, interface and rule.
+    Up(UpArgs),
+    /// Stop a `trellis up` (detached or not) and clean up what a killed one left behind.
+    Down(DownArgs),
     /// Print the version.
     Version,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum UpMode {
+    /// Transparent when available (root, ip, iptables), else explicit.
+    Auto,
+    /// Apps reach their sidecars through HTTP_PROXY; no privileges needed.
+    Explicit,
+    /// Network namespaces with iptables capture; needs root.
+    Transparent,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Configuration files or directories (LocalWorkloads, Services, Istio, Gateway API, …).
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// How apps' traffic reaches their sidecars.
+    #[arg(long, value_enum, default_value_t = UpMode::Auto)]
+    pub mode: UpMode,
+    /// Start in the background: print the table once ready and return; `trellis down` stops it.
+    #[arg(long)]
+    pub detach: bool,
+    /// Do not follow configuration changes.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Namespace for resources that do not name one.
+    #[arg(short, long, default_value = "default")]
+    pub namespace: String,
+    /// The control plane's xDS address (default 127.0.0.1:15010; in transparent mode the
+    /// bridge address, 10.77.0.1:15010).
+    #[arg(long)]
+    pub xds_addr: Option<std::net::SocketAddr>,
+    /// The control plane's monitoring address (`trellis status`).
+    #[arg(long, default_value = "127.0.0.1:15014")]
+    pub monitoring_addr: std::net::SocketAddr,
+    /// Where gateways listen.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub gateway_bind: std::net::IpAddr,
+    /// State file and logs (default: $TMPDIR/trellis-up-<uid>).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Replica addresses in explicit mode, as an IPv4 /16 or smaller network.
+    #[arg(long, default_value = "127.77.0.0/16", value_parser = parse_net)]
+    pub explicit_range: (std::net::Ipv4Addr, u8),
+    /// The namespaces' network in transparent mode (the host takes its first address).
+    #[arg(long, default_value = "10.77.0.0/16", value_parser = parse_net)]
+    pub pod_range: (std::net::Ipv4Addr, u8),
+    /// Prefix of namespace names and of the bridge (`<prefix>0`) in transparent mode.
+    #[arg(long, default_value = "trellis")]
+    pub net_prefix: String,
+    /// How long starting may take.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub ready_timeout: std::time::Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// The state directory of the run (default: $TMPDIR/trellis-up-<uid>).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+    /// Prefix of namespaces and bridge to clean when no state file is left.
+    #[arg(long, default_value = "trellis")]
+    pub net_prefix: String,
+}
+
+/// `a.b.c.d/len`.
+fn parse_net(s: &str) -> Result<(std::net::Ipv4Addr, u8), String> {
+    let (ip, len) = s
+        .split_once('/')
+        .ok_or_else(|| format!("{s:?} is not a network such as 10.77.0.0/16"))?;
+    let ip: std::net::Ipv4Addr = ip.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    let len: u8 = len.parse().map_err(|e| format!("{s:?}: {e}"))?;
+    if !(8..=30).contains(&len) {
+        return Err(format!("{s:?}: the prefix length must be between 8 and 30"));
+    }
+    Ok((ip, len))
 }
 
 #[derive(Debug, Args)]

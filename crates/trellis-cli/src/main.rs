@@ -6,10 +6,12 @@ mod analyze;
 mod cli;
 mod control;
 mod demo;
+mod down;
 mod http_get;
 mod proxy;
 mod signals;
 mod status;
+mod up;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -30,6 +32,8 @@ fn main() -> ExitCode {
         cli::Command::Control(args) => control::run(&args),
         cli::Command::Status(args) => status::run(&args),
         cli::Command::Demo(args) => demo::run(&args),
+        cli::Command::Up(args) => up::run(&args),
+        cli::Command::Down(args) => down::run(&args),
     };
     match result {
         Ok(code) => code,
