@@ -92,3 +92,176 @@ fn explicit_mode_runs_the_shop_with_canary_header_routing_live_edits_and_clean_s
     assert_eq!(pids.len(), 13, "6 apps, 6 sidecars and a gateway: {pids:?}");
     run.stop_and_check(&pids);
 }
+
+#[test]
+fn detached_up_runs_in_the_background_until_down() {
+    let base = std::env::temp_dir().join(format!("trellis-up-test-detach-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let (dir, gw) = shop_copy(&base.join("shop"));
+    let state = base.join("state");
+    let out = std::process::Command::new(BIN)
+        .arg("up")
+        .arg(&dir)
+        .arg("--detach")
+        .args(["--mode", "explicit", "--explicit-range", "127.79.0.0/16"])
+        .args(["--xds-addr", &format!("127.0.0.1:{}", free_port())])
+        .args(["--monitoring-addr", &format!("127.0.0.1:{}", free_port())])
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .expect("run trellis up --detach");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("orders-v1-1") && stdout.contains("in the background"),
+        "{stdout}"
+    );
+    // `trellis up --detach` returned, the mesh still serves.
+    let (status, body) = http_get(gw, "shop.local", "/orders", &[]);
+    assert_eq!(
+        (status, service_of(&body).as_str()),
+        (200, "orders"),
+        "{body}"
+    );
+    let pids = pids_in(&state);
+    assert_eq!(
+        pids.len(),
+        14,
+        "the supervisor, 6 apps, 6 sidecars and a gateway: {pids:?}"
+    );
+
+    let down = std::process::Command::new(BIN)
+        .args(["down", "--state-dir"])
+        .arg(&state)
+        .output()
+        .expect("run trellis down");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    wait_all_gone(&pids);
+    assert!(!state.join("state.json").exists());
+    assert_eq!(
+        http_get(gw, "shop.local", "/orders", &[]).0,
+        0,
+        "the gateway still answers"
+    );
+}
+
+#[test]
+fn transparent_mode_meshes_an_unmodified_client_and_leaves_nothing_behind() {
+    if let Err(why) = transparent_possible() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let run = UpRun::start(
+        "transparent",
+        &[
+            "--mode",
+            "transparent",
+            "--pod-range",
+            "10.79.0.0/16",
+            "--net-prefix",
+            "trlup",
+        ],
+    );
+    // An unmodified client in the frontend's namespace calls a service by name: the name is
+    // a virtual IP only capture makes reachable.
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            "trlup-frontend-0",
+            "curl",
+            "-s",
+            "--max-time",
+            "10",
+            "http://orders:8080/inside",
+        ])
+        .output()
+        .expect("curl in the namespace");
+    let body = String::from_utf8_lossy(&out.stdout);
+    let v: serde_json::Value =
+        serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}\n{}", run.logs()));
+    assert_eq!(
+        (v["service"].as_str(), v["path"].as_str()),
+        (Some("orders"), Some("/inside"))
+    );
+    let upstream: Vec<&str> = v["upstream"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|u| u["service"].as_str())
+        .collect();
+    assert_eq!(upstream, ["inventory", "payments"], "{body}");
+    // The frontend's sidecar saw the call (it was captured, not passed by).
+    let frontend = run
+        .table
+        .lines()
+        .find(|l| l.starts_with("frontend-0"))
+        .expect("frontend row");
+    let admin = frontend.split_whitespace().nth(5).expect("admin column");
+    let stats = http_get(
+        admin.parse().expect("admin address"),
+        "x",
+        "/stats/prometheus",
+        &[],
+    )
+    .1;
+    assert!(
+        stats.lines().any(|l| l.starts_with("istio_requests_total{")
+            && l.contains("reporter=\"source\"")
+            && l.contains("destination_service=\"orders.shop.svc.cluster.local\"")),
+        "{stats}"
+    );
+    // The gateway on the host reaches the namespaces too.
+    assert_eq!(
+        service_of(&http_get(run.gateway, "shop.local", "/orders", &[]).1),
+        "orders"
+    );
+
+    let pids = run.pids();
+    run.stop_and_check(&pids);
+    assert_no_leftovers("trlup");
+}
+
+#[test]
+fn down_cleans_up_after_a_killed_up() {
+    if let Err(why) = transparent_possible() {
+        eprintln!("skipped: {why}");
+        return;
+    }
+    let mut run = UpRun::start(
+        "killed",
+        &[
+            "--mode",
+            "transparent",
+            "--pod-range",
+            "10.80.0.0/16",
+            "--net-prefix",
+            "trlkill",
+        ],
+    );
+    let pids = run.pids();
+    let mut child = run.child.take().expect("running");
+    child.kill().expect("SIGKILL trellis up");
+    let _ = child.wait();
+    // The namespaces outlive it; `trellis down` removes them and any process left.
+    let down = std::process::Command::new(BIN)
+        .args(["down", "--net-prefix", "trlkill", "--state-dir"])
+        .arg(&run.state)
+        .output()
+        .expect("run trellis down");
+    assert!(
+        down.status.success(),
+        "{}",
+        String::from_utf8_lossy(&down.stderr)
+    );
+    wait_all_gone(&pids);
+    assert_no_leftovers("trlkill");
+}

@@ -157,7 +157,9 @@ impl Up {
             None => match net::available(&opts.net) {
                 Ok(()) => Mode::Transparent,
                 Err(why) => {
-                    say(&format!("transparent mode unavailable ({why}); using explicit mode"));
+                    say(&format!(
+                        "transparent mode unavailable ({why}); using explicit mode"
+                    ));
                     Mode::Explicit
                 }
             },
@@ -168,13 +170,19 @@ impl Up {
         std::fs::create_dir_all(&logs).map_err(|e| UpError::State(logs.clone(), e))?;
         let net = match mode {
             Mode::Transparent => {
-                say(&format!("creating bridge {} ({}/{})", opts.net.bridge, opts.net.host_ip, opts.net.prefix_len));
+                say(&format!(
+                    "creating bridge {} ({}/{})",
+                    opts.net.bridge, opts.net.host_ip, opts.net.prefix_len
+                ));
                 Some(HostNetwork::create(opts.net.clone())?)
             }
             Mode::Explicit => None,
         };
         let (book, vips) = match mode {
-            Mode::Explicit => (AddressBook::new(opts.explicit_range.0, opts.explicit_range.1, &[]), None),
+            Mode::Explicit => (
+                AddressBook::new(opts.explicit_range.0, opts.explicit_range.1, &[]),
+                None,
+            ),
             Mode::Transparent => (
                 AddressBook::new(opts.net.subnet, opts.net.prefix_len, &[opts.net.host_ip]),
                 Some(opts.vip_range),
@@ -192,7 +200,10 @@ impl Up {
             Mode::Explicit => SocketAddr::from(([127, 0, 0, 1], 15010)),
             Mode::Transparent => SocketAddr::new(IpAddr::V4(opts.net.host_ip), 15010),
         });
-        say(&format!("starting the control plane (xds {xds}, monitoring {})", opts.monitoring_addr));
+        say(&format!(
+            "starting the control plane (xds {xds}, monitoring {})",
+            opts.monitoring_addr
+        ));
         let settings = ControlSettings {
             xds_addr: xds,
             monitoring_addr: opts.monitoring_addr,
@@ -211,10 +222,14 @@ impl Up {
                 });
             }
         };
+        let trellis_bin = match mode {
+            Mode::Transparent => proxy_binary(&opts.trellis_bin, &opts.state_dir),
+            Mode::Explicit => opts.trellis_bin.clone(),
+        };
         let ctx = StartCtx {
             mode,
             xds: cp.xds_addr(),
-            trellis_bin: opts.trellis_bin.clone(),
+            trellis_bin,
             logs,
         };
         let mut up = Up {
@@ -310,7 +325,11 @@ impl Up {
                 _ => false,
             };
             if !keep && let Some(inst) = self.instances.remove(&key) {
-                say(&format!("stopping {}.{}", inst.spec.name(), inst.spec.namespace));
+                say(&format!(
+                    "stopping {}.{}",
+                    inst.spec.name(),
+                    inst.spec.namespace
+                ));
                 inst.stop(self.net.as_mut()).await;
             }
         }
@@ -321,11 +340,18 @@ impl Up {
                 if let Some(ns) = &inst.namespace
                     && let Err(e) = net::write_hosts(ns, hosts)
                 {
-                    say(&format!("{}: cannot update its hosts file: {e}", spec.name()));
+                    say(&format!(
+                        "{}: cannot update its hosts file: {e}",
+                        spec.name()
+                    ));
                 }
                 continue;
             }
-            say(&format!("starting {}.{} at {addr}", spec.name(), spec.namespace));
+            say(&format!(
+                "starting {}.{} at {addr}",
+                spec.name(),
+                spec.namespace
+            ));
             match Instance::start(&self.ctx, spec, *addr, self.net.as_mut(), hosts) {
                 Ok(inst) => {
                     self.instances.insert(key.clone(), inst);
@@ -351,7 +377,10 @@ impl Up {
             if self.gateways.contains_key(&key) {
                 continue;
             }
-            say(&format!("starting gateway {key} on {}", ports(self.opts.gateway_bind, &spec.ports)));
+            say(&format!(
+                "starting gateway {key} on {}",
+                ports(self.opts.gateway_bind, &spec.ports)
+            ));
             match Gateway::start(&self.ctx, spec, self.opts.gateway_bind) {
                 Ok(gw) => {
                     self.gateways.insert(key, gw);
@@ -371,7 +400,11 @@ impl Up {
             let mut pending = Vec::new();
             for gw in self.gateways.values() {
                 if !gw.ready().await {
-                    pending.push(format!("gateway {} (log {})", gw.spec.name, gw.proc.log().display()));
+                    pending.push(format!(
+                        "gateway {} (log {})",
+                        gw.spec.name,
+                        gw.proc.log().display()
+                    ));
                 }
             }
             for inst in self.instances.values() {
@@ -454,7 +487,10 @@ impl Up {
 
     /// The control plane's addresses (xDS, monitoring).
     pub fn control_plane(&self) -> (SocketAddr, Option<SocketAddr>) {
-        (self.ctx.xds, self.cp.as_ref().map(ControlPlane::monitoring_addr))
+        (
+            self.ctx.xds,
+            self.cp.as_ref().map(ControlPlane::monitoring_addr),
+        )
     }
 
     /// Where the logs are.
@@ -471,12 +507,43 @@ fn ports(bind: IpAddr, ports: &[u16]) -> String {
         .join(", ")
 }
 
+/// The binary sidecars run from in transparent mode. They run as uid 1337, which cannot
+/// execute a binary under a private directory (a checkout in /root): such a binary is copied
+/// into the state directory, which is world-readable.
+fn proxy_binary(bin: &std::path::Path, state_dir: &std::path::Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let others_may = |p: &std::path::Path, bit: u32| {
+        std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & bit != 0)
+    };
+    let reachable = bin
+        .ancestors()
+        .skip(1)
+        .all(|d| d.as_os_str().is_empty() || others_may(d, 0o001))
+        && others_may(bin, 0o001);
+    if reachable {
+        return bin.to_path_buf();
+    }
+    let copy = state_dir.join("bin").join("trellis");
+    let copied = std::fs::create_dir_all(state_dir.join("bin"))
+        .and_then(|()| std::fs::copy(bin, &copy))
+        .and_then(|_| std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)));
+    match copied {
+        Ok(()) => copy,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot copy the trellis binary where sidecars (uid 1337) can run it");
+            bin.to_path_buf()
+        }
+    }
+}
+
 /// `program args…` under `setpriv --pdeathsig TERM` when setpriv exists, so a child never
 /// outlives a `trellis up` that was killed; the plain command otherwise.
 pub(crate) fn pdeathsig_wrap(program: &OsStr, args: &[OsString]) -> std::process::Command {
     if have_setpriv() {
         let mut cmd = std::process::Command::new("setpriv");
-        cmd.args(["--pdeathsig", "TERM", "--"]).arg(program).args(args);
+        cmd.args(["--pdeathsig", "TERM", "--"])
+            .arg(program)
+            .args(args);
         cmd
     } else {
         let mut cmd = std::process::Command::new(program);
@@ -488,8 +555,7 @@ pub(crate) fn pdeathsig_wrap(program: &OsStr, args: &[OsString]) -> std::process
 fn have_setpriv() -> bool {
     static HAVE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *HAVE.get_or_init(|| {
-        std::env::var_os("PATH").is_some_and(|path| {
-            std::env::split_paths(&path).any(|d| d.join("setpriv").is_file())
-        })
+        std::env::var_os("PATH")
+            .is_some_and(|path| std::env::split_paths(&path).any(|d| d.join("setpriv").is_file()))
     })
 }

@@ -234,11 +234,23 @@ mod tests {
             &[Ipv4Addr::new(10, 77, 0, 1)],
         );
         let key = |w: &str, r| ("shop".to_owned(), w.to_owned(), r);
-        assert_eq!(book.address(&key("a", 0)), Some(Ipv4Addr::new(10, 77, 0, 2)));
-        assert_eq!(book.address(&key("b", 0)), Some(Ipv4Addr::new(10, 77, 0, 3)));
-        assert_eq!(book.address(&key("a", 0)), Some(Ipv4Addr::new(10, 77, 0, 2)));
+        assert_eq!(
+            book.address(&key("a", 0)),
+            Some(Ipv4Addr::new(10, 77, 0, 2))
+        );
+        assert_eq!(
+            book.address(&key("b", 0)),
+            Some(Ipv4Addr::new(10, 77, 0, 3))
+        );
+        assert_eq!(
+            book.address(&key("a", 0)),
+            Some(Ipv4Addr::new(10, 77, 0, 2))
+        );
         book.release(&key("a", 0));
-        assert_eq!(book.address(&key("c", 0)), Some(Ipv4Addr::new(10, 77, 0, 2)));
+        assert_eq!(
+            book.address(&key("c", 0)),
+            Some(Ipv4Addr::new(10, 77, 0, 2))
+        );
         let mut tiny = AddressBook::new(Ipv4Addr::new(127, 77, 0, 0), 30, &[]);
         assert!(tiny.address(&key("x", 0)).is_some());
         assert!(tiny.address(&key("x", 1)).is_some());

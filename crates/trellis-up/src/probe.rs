@@ -16,10 +16,7 @@ pub async fn http_status(addr: SocketAddr, path: &str) -> Option<u16> {
         let mut head = vec![0u8; 64];
         let n = s.read(&mut head).await.ok()?;
         let line = std::str::from_utf8(head.get(..n)?).ok()?;
-        line.strip_prefix("HTTP/1.")?
-            .get(2..5)?
-            .parse()
-            .ok()
+        line.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()
     };
     tokio::time::timeout(Duration::from_secs(1), attempt)
         .await
@@ -36,5 +33,7 @@ pub async fn accepts(addr: SocketAddr) -> bool {
 
 /// A free TCP port on 127.0.0.1 (bound, then released for the child that will use it).
 pub fn free_port() -> std::io::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }

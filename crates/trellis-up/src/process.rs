@@ -176,7 +176,11 @@ async fn terminate(name: &str, child: &mut Child) {
 
 fn append(log: &Path, line: &str) {
     use std::io::Write as _;
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
         let _ = f.write_all(line.as_bytes());
     }
 }
@@ -191,7 +195,11 @@ pub fn alive(pid: u32) -> bool {
 /// Sends SIGTERM (or SIGKILL with `force`) to `pid`; errors are ignored (it may be gone).
 pub fn signal(pid: u32, force: bool) {
     if let Ok(p) = i32::try_from(pid) {
-        let sig = if force { Signal::SIGKILL } else { Signal::SIGTERM };
+        let sig = if force {
+            Signal::SIGKILL
+        } else {
+            Signal::SIGTERM
+        };
         let _ = kill(Pid::from_raw(p), sig);
     }
 }

@@ -107,7 +107,8 @@ impl MeshSource for UpSource {
             Some(vips) => {
                 let mut vips = vips.lock().unwrap_or_else(|e| e.into_inner());
                 vips.assign(&mut mesh);
-                let namespaces: Vec<&str> = placed.iter().map(|(s, _)| s.namespace.as_str()).collect();
+                let namespaces: Vec<&str> =
+                    placed.iter().map(|(s, _)| s.namespace.as_str()).collect();
                 namespaces
                     .into_iter()
                     .map(|ns| (ns.to_owned(), hosts_entries(&mesh, ns)))

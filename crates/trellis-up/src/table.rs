@@ -8,7 +8,11 @@ use crate::launcher::Up;
 /// Renders the table for `up`.
 pub fn render(up: &Up) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "trellis up: the mesh is running ({})", up.mode().describe());
+    let _ = writeln!(
+        out,
+        "trellis up: the mesh is running ({})",
+        up.mode().describe()
+    );
     let (xds, monitoring) = up.control_plane();
     let _ = writeln!(
         out,
@@ -57,7 +61,11 @@ pub fn render(up: &Up) -> String {
             i.spec.name(),
             i.spec.namespace.clone(),
             SocketAddr::from((i.address, i.spec.port)).to_string(),
-            i.spec.labels.get("version").cloned().unwrap_or_else(|| "-".into()),
+            i.spec
+                .labels
+                .get("version")
+                .cloned()
+                .unwrap_or_else(|| "-".into()),
             i.app.pid().map_or_else(|| "-".into(), |p| p.to_string()),
             i.admin.to_string(),
             (i.app.restarts() + i.sidecar.restarts()).to_string(),

@@ -33,25 +33,8 @@ impl UpRun {
         let base =
             std::env::temp_dir().join(format!("trellis-up-test-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
-        let dir = base.join("shop");
         let state = base.join("state");
-        std::fs::create_dir_all(&dir).expect("dir");
-        let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
-        let port = free_port();
-        for entry in std::fs::read_dir(&example).expect("example") {
-            let p = entry.expect("entry").path();
-            if p.extension().is_some_and(|e| e == "yaml") {
-                let text = std::fs::read_to_string(&p)
-                    .expect("read")
-                    .replace(
-                        "port: {number: 8080, name: http, protocol: HTTP}",
-                        &format!("port: {{number: {port}, name: http, protocol: HTTP}}"),
-                    )
-                    // Fast answers: the ratio test sends a thousand requests.
-                    .replace(", --latency, 20ms, --latency-jitter, 50ms", "");
-                std::fs::write(dir.join(p.file_name().expect("name")), text).expect("write");
-            }
-        }
+        let (dir, gateway) = shop_copy(&base.join("shop"));
         let monitoring = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let xds = SocketAddr::from(([127, 0, 0, 1], free_port()));
         let mut cmd = Command::new(BIN);
@@ -106,7 +89,7 @@ impl UpRun {
             child: Some(child),
             dir,
             state,
-            gateway: SocketAddr::from(([127, 0, 0, 1], port)),
+            gateway,
             monitoring,
             table,
         }
@@ -293,4 +276,124 @@ pub fn many(gw: SocketAddr, path: &str, headers: &[(&str, &str)], n: usize) -> V
         .into_iter()
         .flat_map(|h| h.join().unwrap_or_default())
         .collect()
+}
+
+/// A copy of the shop example in `dir` with its gateway on a free port (returned).
+pub fn shop_copy(dir: &Path) -> (PathBuf, SocketAddr) {
+    std::fs::create_dir_all(dir).expect("dir");
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/shop");
+    let port = free_port();
+    for entry in std::fs::read_dir(&example).expect("example") {
+        let p = entry.expect("entry").path();
+        if p.extension().is_some_and(|e| e == "yaml") {
+            let text = std::fs::read_to_string(&p)
+                .expect("read")
+                .replace(
+                    "port: {number: 8080, name: http, protocol: HTTP}",
+                    &format!("port: {{number: {port}, name: http, protocol: HTTP}}"),
+                )
+                // Fast answers: the ratio test sends a thousand requests.
+                .replace(", --latency, 20ms, --latency-jitter, 50ms", "");
+            std::fs::write(dir.join(p.file_name().expect("name")), text).expect("write");
+        }
+    }
+    (dir.to_path_buf(), SocketAddr::from(([127, 0, 0, 1], port)))
+}
+
+/// Every pid in the state file of `state` (the supervisor's too).
+pub fn pids_in(state: &Path) -> Vec<u32> {
+    let text = std::fs::read_to_string(state.join("state.json")).expect("state file");
+    let v: serde_json::Value = serde_json::from_str(&text).expect("state JSON");
+    let mut pids: Vec<u32> = v["processes"]
+        .as_array()
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["pid"].as_u64())
+                .map(|p| p as u32)
+                .filter(|p| *p != 0)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(p) = v["pid"].as_u64() {
+        pids.push(p as u32);
+    }
+    pids
+}
+
+/// Waits (up to 20 s) until no process of `pids` runs.
+pub fn wait_all_gone(pids: &[u32]) {
+    let start = Instant::now();
+    loop {
+        let left: Vec<u32> = pids
+            .iter()
+            .copied()
+            .filter(|p| Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p))
+            .collect();
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still running: {left:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Root with `ip`, `iptables`, `setpriv` and `curl`, or why not. Without root the transparent
+/// tests cannot run; with root, missing tools are a setup error
+/// (scripts/install-test-deps.sh installs them), so the test fails rather than skipping.
+pub fn transparent_possible() -> Result<(), String> {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find(|l| l.starts_with("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(2))
+            == Some("0")
+    });
+    if !root {
+        return Err("transparent mode needs root".into());
+    }
+    for tool in ["ip", "iptables", "setpriv", "curl"] {
+        let found = std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()));
+        assert!(found, "{tool} is missing: run scripts/install-test-deps.sh");
+    }
+    Ok(())
+}
+
+/// Nothing named with `prefix` is left: namespaces, the bridge, host rules, hosts files.
+pub fn assert_no_leftovers(prefix: &str) {
+    let run = |args: &[&str]| {
+        let out = Command::new(args[0])
+            .args(&args[1..])
+            .output()
+            .expect("run");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let netns = run(&["ip", "netns", "list"]);
+    assert!(
+        !netns.contains(&format!("{prefix}-")),
+        "namespaces left: {netns}"
+    );
+    let links = run(&["ip", "-o", "link", "show"]);
+    assert!(
+        !links.contains(&format!("{prefix}0")),
+        "bridge left: {links}"
+    );
+    for chain in ["FORWARD", "INPUT"] {
+        let rules = run(&["iptables", "-S", chain]);
+        assert!(
+            !rules.contains(&format!("trellis:{prefix}")),
+            "host rules left: {rules}"
+        );
+    }
+    let netns_dirs: Vec<_> = std::fs::read_dir("/etc/netns")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with(prefix))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(netns_dirs.is_empty(), "hosts files left: {netns_dirs:?}");
 }

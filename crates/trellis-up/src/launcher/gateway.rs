@@ -20,8 +20,13 @@ pub(crate) struct Gateway {
 }
 
 impl Gateway {
-    pub(crate) fn start(ctx: &StartCtx, spec: &GatewaySpec, bind: IpAddr) -> Result<Gateway, UpError> {
-        let port = |_| probe::free_port().map_err(|e| UpError::Start(spec.name.clone(), e.to_string()));
+    pub(crate) fn start(
+        ctx: &StartCtx,
+        spec: &GatewaySpec,
+        bind: IpAddr,
+    ) -> Result<Gateway, UpError> {
+        let port =
+            |_| probe::free_port().map_err(|e| UpError::Start(spec.name.clone(), e.to_string()));
         let admin = SocketAddr::from(([127, 0, 0, 1], port(())?));
         let outbound = SocketAddr::from(([127, 0, 0, 1], port(())?));
         let mut args: Vec<OsString> = vec![
@@ -56,7 +61,8 @@ impl Gateway {
         let proc = Supervised::start(
             format!("{} gateway", spec.name),
             Arc::new(move || pdeathsig_wrap(bin.as_os_str(), &args)),
-            ctx.logs.join(format!("{}.{}.gateway.log", spec.namespace, spec.name)),
+            ctx.logs
+                .join(format!("{}.{}.gateway.log", spec.namespace, spec.name)),
         );
         Ok(Gateway {
             spec: spec.clone(),

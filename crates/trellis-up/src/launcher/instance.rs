@@ -165,8 +165,8 @@ fn transparent(
     hosts: &[(IpAddr, Vec<String>)],
 ) -> Result<Instance, UpError> {
     let ns = net.add_namespace(&spec.name(), address)?;
-    let installed = net::install_capture(&ns, &Capture::default())
-        .and_then(|()| net::write_hosts(&ns, hosts));
+    let installed =
+        net::install_capture(&ns, &Capture::default()).and_then(|()| net::write_hosts(&ns, hosts));
     if let Err(e) = installed {
         let _ = net.remove_namespace(&ns);
         return Err(e.into());
@@ -223,9 +223,12 @@ fn start_app(
         format!("{} app", spec.name()),
         Arc::new(move || {
             let mut cmd = match &ns {
-                Some(ns) => {
-                    net::command_in(ns, None, "setpriv".as_ref(), &pdeathsig_args(&command, &args))
-                }
+                Some(ns) => net::command_in(
+                    ns,
+                    None,
+                    "setpriv".as_ref(),
+                    &pdeathsig_args(&command, &args),
+                ),
                 None => pdeathsig_wrap(&command, &args),
             };
             // The user's own variables win over what `trellis up` sets.
