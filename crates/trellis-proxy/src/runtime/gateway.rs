@@ -40,9 +40,10 @@ struct VirtualHostRuntime {
 }
 
 impl GatewayRoutes {
-    /// Prepares every HTTP server of the gateways in `mesh` that select `labels`. Servers of
-    /// other protocols are skipped with a log line (TLS termination and TCP on gateways are
-    /// not served yet; see docs/configuration.md).
+    /// Prepares every plaintext HTTP server of the gateways in `mesh` that select `labels`.
+    /// Servers of other protocols, and servers with TLS settings (termination, passthrough,
+    /// `httpsRedirect`), are skipped with a log line: TLS on gateways comes with certificates
+    /// (see docs/configuration.md), and serving them in plaintext would be a silent downgrade.
     pub(super) fn build<'m>(
         mesh: &'m Mesh,
         labels: &Labels,
@@ -57,7 +58,7 @@ impl GatewayRoutes {
                     server.protocol,
                     Protocol::Http | Protocol::Http2 | Protocol::Grpc
                 );
-                if !http || server.tls.as_ref().is_some_and(|t| !t.https_redirect) {
+                if !http || server.tls.is_some() {
                     tracing::warn!(gateway = %key, port = server.port, protocol = ?server.protocol, "gateway server not served: only plaintext HTTP servers are served by this version");
                     continue;
                 }
