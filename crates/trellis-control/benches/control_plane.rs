@@ -279,19 +279,18 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    let push_start = Instant::now();
     for i in 0..proxies {
         rt.spawn(proxy(xds.clone(), i, Arc::clone(&board)));
     }
-    // The full push: every proxy holds every type's first response.
+    // The full push: every proxy received every resource of its view (the settings, and each
+    // service's configuration and endpoints), however many responses that took.
+    let expected = 2 * services + 1;
     let full = {
         let start = Instant::now();
         loop {
-            let done = board.lock().map_or(0, |b| {
-                b.iter()
-                    .filter(|s| s.versions.len() >= TYPE_URLS.len())
-                    .count()
-            });
+            let done = board
+                .lock()
+                .map_or(0, |b| b.iter().filter(|s| s.resources >= expected).count());
             if done == proxies {
                 break start.elapsed();
             }
@@ -302,7 +301,6 @@ fn main() {
             std::thread::sleep(Duration::from_millis(5));
         }
     };
-    let _ = push_start;
     let resources: usize = board
         .lock()
         .map_or(0, |b| b.iter().map(|s| s.resources).sum());

@@ -101,7 +101,7 @@ impl Cache {
         }
         for g in &mesh.gateways {
             let e = encode_gateway(g);
-            cache.gateways.insert(e.name.clone(), Arc::new(e));
+            cache.gateways.insert(e.name.to_string(), Arc::new(e));
         }
         cache
     }

@@ -97,7 +97,9 @@ impl AggregatedDiscoveryService for AdsService {
     ) -> Result<Response<Self::DeltaAggregatedResourcesStream>, Status> {
         let peer = request.remote_addr();
         let requests = request.into_inner();
-        let (tx, rx) = mpsc::channel(16);
+        // A few responses in flight per stream: enough to keep the connection busy, few enough
+        // that a slow proxy cannot make the control plane buffer a whole push for it.
+        let (tx, rx) = mpsc::channel(2);
         tokio::spawn(stream::serve(Arc::clone(&self.shared), peer, requests, tx));
         Ok(Response::new(ReceiverStream::new(rx)))
     }

@@ -54,24 +54,34 @@ pub fn type_short(type_url: &str) -> &'static str {
     }
 }
 
-/// One encoded resource, shared by every proxy that sees it.
+/// One encoded resource, shared by every proxy that sees it. The name is shared too: a control
+/// plane tracks, per proxy, the version of every resource it sent, and at two hundred proxies
+/// with two thousand resources each those names would otherwise be copied 800,000 times.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
     /// Resource name.
-    pub name: String,
-    /// Content hash.
+    pub name: Arc<str>,
+    /// Content hash (xxHash64 of `bytes`), as the wire's version string.
     pub version: String,
+    /// The same hash as a number, for cheap comparisons.
+    pub hash: u64,
     /// The protobuf bytes (an `Any` value of the resource's type).
     pub bytes: Vec<u8>,
+}
+
+/// The hash a version string stands for (`None` for versions this control plane did not make).
+pub fn version_hash(version: &str) -> Option<u64> {
+    u64::from_str_radix(version, 16).ok()
 }
 
 impl Encoded {
     fn new(name: String, msg: &impl prost::Message) -> Encoded {
         let bytes = msg.encode_to_vec();
-        let version = format!("{:016x}", xxhash_rust::xxh64::xxh64(&bytes, 0));
+        let hash = xxhash_rust::xxh64::xxh64(&bytes, 0);
         Encoded {
-            name,
-            version,
+            name: name.into(),
+            version: format!("{hash:016x}"),
+            hash,
             bytes,
         }
     }

@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt as _;
 use tonic::{Status, Streaming};
 use trellis_xds::node::ProxyIdentity;
-use trellis_xds::resources::{TYPE_URLS, type_short};
+use trellis_xds::resources::{Encoded, TYPE_URLS, type_short, version_hash};
 
 use super::Shared;
 use crate::registry::{Nack, ProxyEntry, unix_seconds};
@@ -32,11 +32,19 @@ type Tx = mpsc::Sender<Result<DeltaDiscoveryResponse, Status>>;
 /// The proxy went away (its stream or our sender closed).
 struct Closed;
 
+/// Most resources in one response. A first push to a proxy that sees a thousand services is
+/// split, so no single message (and no encoding buffer gRPC keeps for the stream afterwards)
+/// grows with the mesh; the proxy applies the chunks of one push together.
+const MAX_PER_RESPONSE: usize = 100;
+
+/// Per resource: its version hash (see [`trellis_xds::resources::Encoded`]).
+type Versions = HashMap<Arc<str>, u64>;
+
 #[derive(Debug, Default)]
 struct TypeState {
     subscribed: bool,
-    sent: HashMap<String, String>,
-    acked: HashMap<String, String>,
+    sent: Versions,
+    acked: Versions,
     pending: VecDeque<Pending>,
 }
 
@@ -46,8 +54,8 @@ struct Pending {
     nonce: String,
     version: u64,
     created: Instant,
-    /// Name -> new version, `None` for removals.
-    changes: Vec<(String, Option<String>)>,
+    /// Name -> new version hash, `None` for removals.
+    changes: Vec<(Arc<str>, Option<u64>)>,
 }
 
 struct Conn {
@@ -162,9 +170,15 @@ impl Conn {
         }
         let state = self.types.entry(t).or_default();
         if !state.subscribed && !req.initial_resource_versions.is_empty() {
-            // What the proxy kept from an earlier stream: only differences are sent.
-            state.acked.clone_from(&req.initial_resource_versions);
-            state.sent = req.initial_resource_versions;
+            // What the proxy kept from an earlier stream: only differences are sent. A version
+            // this control plane did not make cannot match and is sent again.
+            let held: Versions = req
+                .initial_resource_versions
+                .into_iter()
+                .filter_map(|(name, v)| Some((Arc::from(name), version_hash(&v)?)))
+                .collect();
+            state.acked.clone_from(&held);
+            state.sent = held;
         }
         state.subscribed = true;
         // A subscription is always answered, even with nothing: the proxy learns it is in
@@ -174,67 +188,85 @@ impl Conn {
 
     async fn push(&mut self, t: &'static str, always: bool) -> Result<(), Closed> {
         let desired = self.view.resources(t);
+        let count = desired.len();
         let state = self.types.entry(t).or_default();
-        let mut resources = Vec::new();
-        let mut changes = Vec::new();
+        let mut changed: Vec<&Encoded> = Vec::new();
         let mut wanted = HashSet::with_capacity(desired.len());
         for e in desired {
-            wanted.insert(e.name.as_str());
-            if state.sent.get(&e.name) != Some(&e.version) {
-                resources.push(Resource {
-                    name: e.name.clone(),
-                    version: e.version.clone(),
-                    resource: Some(e.to_any(t)),
-                    ..Resource::default()
-                });
-                changes.push((e.name.clone(), Some(e.version.clone())));
+            wanted.insert(&*e.name);
+            if state.sent.get(&e.name) != Some(&e.hash) {
+                changed.push(e);
             }
         }
-        let removed: Vec<String> = state
+        let removed: Vec<Arc<str>> = state
             .sent
             .keys()
-            .filter(|n| !wanted.contains(n.as_str()))
+            .filter(|n| !wanted.contains(&***n))
             .cloned()
             .collect();
-        if resources.is_empty() && removed.is_empty() && !always {
+        if changed.is_empty() && removed.is_empty() && !always {
             return Ok(());
         }
-        changes.extend(removed.iter().map(|n| (n.clone(), None)));
-        for (name, version) in &changes {
-            match version {
-                Some(v) => state.sent.insert(name.clone(), v.clone()),
-                None => state.sent.remove(name),
-            };
+        // Removals ride with the first chunk; an empty push is still one response.
+        let mut chunks: Vec<&[&Encoded]> = changed.chunks(MAX_PER_RESPONSE).collect();
+        if chunks.is_empty() {
+            chunks.push(&[]);
         }
-        let nonce = self.shared.next_nonce();
-        state.pending.push_back(Pending {
-            nonce: nonce.clone(),
-            version: self.snap.version,
-            created: self.snap.created,
-            changes,
-        });
-        let pending = state.pending.len();
         let short = type_short(t);
         let version = self.snap.version_info();
-        let count = desired.len();
-        self.entry.update(short, |s| {
-            s.resources = count;
-            s.version_sent = Some(version.clone());
-            s.pending = pending;
-        });
-        tracing::debug!(proxy = %self.identity.name(), r#type = short, %version, sent = resources.len(), removed = removed.len(), "push");
-        let resp = DeltaDiscoveryResponse {
-            system_version_info: version,
-            type_url: t.to_owned(),
-            resources,
-            removed_resources: removed,
-            nonce,
-            ..DeltaDiscoveryResponse::default()
-        };
-        self.shared
-            .metrics
-            .pushed(short, self.snap.created.elapsed().as_secs_f64());
-        self.tx.send(Ok(resp)).await.map_err(|_| Closed)
+        let total = chunks.len();
+        tracing::debug!(proxy = %self.identity.name(), r#type = short, %version, sent = changed.len(), removed = removed.len(), responses = total, "push");
+        // Each response is built only when the previous one was taken by the stream, so a
+        // slow proxy holds back at most the channel's few responses, not a whole push.
+        for (i, chunk) in chunks.into_iter().enumerate() {
+            let gone: &[Arc<str>] = if i == 0 { &removed } else { &[] };
+            let mut changes: Vec<(Arc<str>, Option<u64>)> = chunk
+                .iter()
+                .map(|e| (Arc::clone(&e.name), Some(e.hash)))
+                .collect();
+            changes.extend(gone.iter().map(|n| (Arc::clone(n), None)));
+            let state = self.types.entry(t).or_default();
+            for (name, hash) in &changes {
+                match hash {
+                    Some(h) => state.sent.insert(Arc::clone(name), *h),
+                    None => state.sent.remove(name),
+                };
+            }
+            let nonce = self.shared.next_nonce();
+            state.pending.push_back(Pending {
+                nonce: nonce.clone(),
+                version: self.snap.version,
+                created: self.snap.created,
+                changes,
+            });
+            let pending = state.pending.len();
+            self.entry.update(short, |s| {
+                s.resources = count;
+                s.version_sent = Some(version.clone());
+                s.pending = pending;
+            });
+            let resp = DeltaDiscoveryResponse {
+                system_version_info: version.clone(),
+                type_url: t.to_owned(),
+                resources: chunk
+                    .iter()
+                    .map(|e| Resource {
+                        name: e.name.to_string(),
+                        version: e.version.clone(),
+                        resource: Some(e.to_any(t)),
+                        ..Resource::default()
+                    })
+                    .collect(),
+                removed_resources: gone.iter().map(ToString::to_string).collect(),
+                nonce,
+                ..DeltaDiscoveryResponse::default()
+            };
+            self.shared
+                .metrics
+                .pushed(short, self.snap.created.elapsed().as_secs_f64());
+            self.tx.send(Ok(resp)).await.map_err(|_| Closed)?;
+        }
+        Ok(())
     }
 
     /// Removes and returns the pending response `nonce` (and any older unanswered ones,
@@ -273,7 +305,7 @@ impl Conn {
         };
         for (name, _) in &p.changes {
             match state.acked.get(name) {
-                Some(v) => state.sent.insert(name.clone(), v.clone()),
+                Some(v) => state.sent.insert(Arc::clone(name), *v),
                 None => state.sent.remove(name),
             };
         }
@@ -292,10 +324,10 @@ impl Conn {
     }
 }
 
-fn apply_acked(acked: &mut HashMap<String, String>, changes: &[(String, Option<String>)]) {
+fn apply_acked(acked: &mut Versions, changes: &[(Arc<str>, Option<u64>)]) {
     for (name, version) in changes {
         match version {
-            Some(v) => acked.insert(name.clone(), v.clone()),
+            Some(v) => acked.insert(Arc::clone(name), *v),
             None => acked.remove(name),
         };
     }

@@ -30,7 +30,7 @@ fn response(type_url: &str, added: &[Encoded], removed: &[&str]) -> DeltaDiscove
         resources: added
             .iter()
             .map(|e| Resource {
-                name: e.name.clone(),
+                name: e.name.to_string(),
                 version: e.version.clone(),
                 resource: Some(e.to_any(type_url)),
                 ..Resource::default()
