@@ -67,7 +67,7 @@ pub fn table(syncz: &Value) -> String {
         }
         rows.push(row);
     }
-    let mut out = format_rows(&rows);
+    let mut out = trellis_up::table::columns(&rows);
     if proxies.is_empty() {
         out.push_str("(no proxies connected)\n");
     }
@@ -89,29 +89,4 @@ fn state(ty: &Value) -> String {
     } else {
         format!("SYNCED ({})", ty["resources"].as_u64().unwrap_or(0))
     }
-}
-
-/// Left-aligned columns separated by two spaces.
-pub fn format_rows(rows: &[Vec<String>]) -> String {
-    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let line: Vec<String> = r
-            .iter()
-            .enumerate()
-            .map(|(i, cell)| format!("{cell:<w$}", w = widths.get(i).copied().unwrap_or(0)))
-            .collect();
-        out.push_str(line.join("  ").trim_end());
-        out.push('\n');
-    }
-    out
 }

@@ -134,16 +134,7 @@ fn detached_up_runs_in_the_background_until_down() {
         "the supervisor, 6 apps, 6 sidecars and a gateway: {pids:?}"
     );
 
-    let down = std::process::Command::new(BIN)
-        .args(["down", "--state-dir"])
-        .arg(&state)
-        .output()
-        .expect("run trellis down");
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    down(&[], &state);
     wait_all_gone(&pids);
     assert!(!state.join("state.json").exists());
     assert_eq!(
@@ -252,16 +243,7 @@ fn down_cleans_up_after_a_killed_up() {
     child.kill().expect("SIGKILL trellis up");
     let _ = child.wait();
     // The namespaces outlive it; `trellis down` removes them and any process left.
-    let down = std::process::Command::new(BIN)
-        .args(["down", "--net-prefix", "trlkill", "--state-dir"])
-        .arg(&run.state)
-        .output()
-        .expect("run trellis down");
-    assert!(
-        down.status.success(),
-        "{}",
-        String::from_utf8_lossy(&down.stderr)
-    );
+    down(&["--net-prefix", "trlkill"], &run.state);
     wait_all_gone(&pids);
     assert_no_leftovers("trlkill");
 }

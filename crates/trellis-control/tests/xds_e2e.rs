@@ -20,12 +20,7 @@ const ORDERS: &str = "orders.shop.svc.cluster.local";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_weight_edit_reaches_the_proxy_within_two_seconds() {
     timeout(LIMIT, async {
-        let (v1, v2) = (
-            Demo::start("orders", "v1").await,
-            Demo::start("orders", "v2").await,
-        );
-        let dir = TempDir::new("edit");
-        dir.write("mesh.yaml", &orders_yaml(v1.port(), v2.port(), (100, 0)));
+        let (v1, v2, dir) = orders_v1_v2("edit").await;
         let cp = control_plane(dir.path(), cp_settings()).await;
         let px = proxy(
             cp.xds_addr(),
@@ -36,11 +31,10 @@ async fn a_weight_edit_reaches_the_proxy_within_two_seconds() {
         )
         .await;
         let out = px.outbound_addr();
-        let ready = eventually(Duration::from_secs(10), || async {
-            get(out, "orders", "/", &[]).await.0 == 200
-        })
-        .await;
-        assert!(ready.is_some(), "the proxy never got its configuration");
+        assert!(
+            configured(out).await,
+            "the proxy never got its configuration"
+        );
         for _ in 0..20 {
             assert_eq!(version_of(&get(out, "orders", "/", &[]).await.1), "v1");
         }
@@ -83,23 +77,12 @@ async fn a_weight_edit_reaches_the_proxy_within_two_seconds() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxies_keep_serving_without_the_control_plane_and_resync_when_it_returns() {
     timeout(LIMIT, async {
-        let (v1, v2) = (
-            Demo::start("orders", "v1").await,
-            Demo::start("orders", "v2").await,
-        );
-        let dir = TempDir::new("restart");
-        dir.write("mesh.yaml", &orders_yaml(v1.port(), v2.port(), (100, 0)));
+        let (v1, v2, dir) = orders_v1_v2("restart").await;
         let cp = control_plane(dir.path(), cp_settings()).await;
         let xds = cp.xds_addr();
         let px = proxy(xds, "shop", "frontend-0", &[], ProxyKind::Sidecar).await;
         let out = px.outbound_addr();
-        assert!(
-            eventually(Duration::from_secs(10), || async {
-                get(out, "orders", "/", &[]).await.0 == 200
-            })
-            .await
-            .is_some()
-        );
+        assert!(configured(out).await);
 
         cp.shutdown().await;
         // Down: every request still succeeds with the last configuration.
@@ -175,12 +158,7 @@ impl MeshSource for Switchable {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_configuration_the_proxy_refuses_is_nacked_reported_and_the_last_good_one_serves() {
     timeout(LIMIT, async {
-        let (v1, v2) = (
-            Demo::start("orders", "v1").await,
-            Demo::start("orders", "v2").await,
-        );
-        let dir = TempDir::new("nack");
-        dir.write("mesh.yaml", &orders_yaml(v1.port(), v2.port(), (100, 0)));
+        let (v1, v2, dir) = orders_v1_v2("nack").await;
         let source = Arc::new(Switchable {
             dir: DirectorySource::new(vec![dir.path().to_path_buf()], Default::default()),
             broken: AtomicBool::new(false),
@@ -190,13 +168,7 @@ async fn a_configuration_the_proxy_refuses_is_nacked_reported_and_the_last_good_
             .expect("starts");
         let px = proxy(cp.xds_addr(), "shop", "frontend-0", &[], ProxyKind::Sidecar).await;
         let out = px.outbound_addr();
-        assert!(
-            eventually(Duration::from_secs(10), || async {
-                get(out, "orders", "/", &[]).await.0 == 200
-            })
-            .await
-            .is_some()
-        );
+        assert!(configured(out).await);
 
         source.broken.store(true, Ordering::SeqCst);
         dir.write("mesh.yaml", &orders_yaml(v1.port(), v2.port(), (0, 100)));

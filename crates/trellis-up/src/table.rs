@@ -81,8 +81,8 @@ pub fn render(up: &Up) -> String {
     out
 }
 
-/// Left-aligned columns separated by two spaces.
-fn columns(rows: &[Vec<String>]) -> String {
+/// Left-aligned columns separated by two spaces (the CLI's tables all look alike).
+pub fn columns(rows: &[Vec<String>]) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|c| {

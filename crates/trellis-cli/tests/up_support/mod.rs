@@ -110,20 +110,13 @@ impl UpRun {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Pids of every process the run started, from its state file.
+    /// Pids of every process the run started (not its own), from its state file.
     pub fn pids(&self) -> Vec<u32> {
-        let text = std::fs::read_to_string(self.state.join("state.json")).expect("state file");
-        let v: serde_json::Value = serde_json::from_str(&text).expect("state JSON");
-        v["processes"]
-            .as_array()
-            .map(|ps| {
-                ps.iter()
-                    .filter_map(|p| p["pid"].as_u64())
-                    .map(|p| p as u32)
-                    .filter(|p| *p != 0)
-                    .collect()
-            })
-            .unwrap_or_default()
+        let own = self.child.as_ref().map(Child::id);
+        pids_in(&self.state)
+            .into_iter()
+            .filter(|p| Some(*p) != own)
+            .collect()
     }
 
     /// The logs directory's files, concatenated (for failure messages).
@@ -396,4 +389,20 @@ pub fn assert_no_leftovers(prefix: &str) {
         })
         .unwrap_or_default();
     assert!(netns_dirs.is_empty(), "hosts files left: {netns_dirs:?}");
+}
+
+/// Runs `trellis down` with `args` and checks it succeeded.
+pub fn down(args: &[&str], state: &Path) {
+    let out = Command::new(BIN)
+        .arg("down")
+        .args(args)
+        .arg("--state-dir")
+        .arg(state)
+        .output()
+        .expect("run trellis down");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -241,3 +241,22 @@ where
     }
     None
 }
+
+/// Demo backends for orders v1 and v2, and a directory routing everything to v1.
+pub async fn orders_v1_v2(tag: &str) -> (Demo, Demo, TempDir) {
+    let v1 = Demo::start("orders", "v1").await;
+    let v2 = Demo::start("orders", "v2").await;
+    let dir = TempDir::new(tag);
+    dir.write("mesh.yaml", &orders_yaml(v1.port(), v2.port(), (100, 0)));
+    (v1, v2, dir)
+}
+
+/// Waits (up to 10 s) until `outbound` routes `orders` successfully: the proxy has its
+/// configuration from the control plane.
+pub async fn configured(outbound: SocketAddr) -> bool {
+    eventually(Duration::from_secs(10), || async {
+        get(outbound, "orders", "/", &[]).await.0 == 200
+    })
+    .await
+    .is_some()
+}
