@@ -381,6 +381,27 @@ impl Up {
                 "starting gateway {key} on {}",
                 ports(self.opts.gateway_bind, &spec.ports)
             ));
+            // A port already taken would only show as a gateway that never becomes ready:
+            // say which one, at once.
+            let bind = self.opts.gateway_bind;
+            if let Some(busy) = spec
+                .ports
+                .iter()
+                .map(|p| SocketAddr::new(bind, *p))
+                .find(|a| std::net::TcpListener::bind(a).is_err())
+            {
+                let e = UpError::Start(
+                    format!("gateway {key}"),
+                    format!(
+                        "{busy} is already in use (another trellis up, or another server); change the Gateway's port or use --gateway-bind"
+                    ),
+                );
+                if strict {
+                    return Err(e);
+                }
+                say(&format!("{e}"));
+                continue;
+            }
             match Gateway::start(&self.ctx, spec, self.opts.gateway_bind) {
                 Ok(gw) => {
                     self.gateways.insert(key, gw);
