@@ -81,14 +81,15 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def rss_kib(pids: list[int]) -> int:
-    """Sum of VmRSS over `pids` in KiB (processes that are gone count 0)."""
+def rss_kib(pids: list[int], field: str = "VmRSS") -> int:
+    """Sum of `field` (VmRSS, or RssAnon: the private, non-file part) over `pids` in KiB
+    (processes that are gone count 0)."""
     total = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/status", encoding="utf-8") as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field + ":"):
                         total += int(line.split()[1])
                         break
         except OSError:
@@ -127,18 +128,24 @@ def machine_busy(seconds: float = 1.0) -> float:
 
 
 class RssSampler:
-    """Samples the summed VmRSS of a process tree every 100 ms while a load runs; keeps the max."""
+    """Samples the summed VmRSS (and RssAnon) of a process tree every 100 ms while a load runs;
+    keeps the maxima."""
 
     def __init__(self, pids: list[int]):
         self.pids = pids
         self.max_kib = 0
+        self.max_anon_kib = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.max_kib = max(self.max_kib, rss_kib(self.pids))
+            self._sample()
             self._stop.wait(0.1)
+
+    def _sample(self) -> None:
+        self.max_kib = max(self.max_kib, rss_kib(self.pids))
+        self.max_anon_kib = max(self.max_anon_kib, rss_kib(self.pids, "RssAnon"))
 
     def __enter__(self):
         self._thread.start()
@@ -147,7 +154,7 @@ class RssSampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
-        self.max_kib = max(self.max_kib, rss_kib(self.pids))
+        self._sample()
 
 
 def _tail(log: str) -> str:
@@ -232,7 +239,8 @@ def wrk(url: str, host: str, conns: int, duration: int, log: str) -> dict:
     errors = (int(non2xx.group(1)) if non2xx else 0) + (
         sum(int(x) for x in sock.groups()) if sock else 0
     )
-    p99 = re.search(r"99%\s+(\S+)", out)
+    # Anchored: the thread-stats lines end in "+/- Stdev" percentages such as "87.99%".
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.MULTILINE)
     return {
         "requests": requests,
         "rps": rps,

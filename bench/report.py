@@ -40,6 +40,14 @@ def _errors(r: dict) -> int:
     return sum((r.get(k) or {}).get("errors", 0) for k in ("closed", "open", "h2_open", "h2_closed"))
 
 
+def _rss(r: dict, when: str) -> str:
+    """`VmRSS (RssAnon)` in MiB: all resident memory, and the private part of it."""
+    total, anon = r.get(f"rss_{when}_kib"), r.get(f"anon_{when}_kib")
+    if total is None:
+        return "—"
+    return _mib(total) + ("" if anon is None else f" ({_mib(anon)})")
+
+
 def table(results: list[dict]) -> list[str]:
     direct = next((r for r in results if r["name"] == "direct"), {})
     d_rps = _get(direct, "closed", "rps")
@@ -47,7 +55,7 @@ def table(results: list[dict]) -> list[str]:
     d_h2_rps = _get(direct, "h2_closed", "rps")
     lines = [
         "| target | RPS (×direct) | p50 ms | p99 ms | max ms | added p99 µs | h2 RPS (×direct) "
-        "| h2 p99 ms | RSS idle MiB | RSS load MiB | CPU ms / 1k req | errors |",
+        "| h2 p99 ms | RSS idle MiB (anon) | RSS load MiB (anon) | CPU ms / 1k req | errors |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
@@ -71,8 +79,8 @@ def table(results: list[dict]) -> list[str]:
         lines.append(
             f"| {r['name']} | {rps_s} | {_ms(_get(r, 'open', 'p50_ms'))} | {_ms(p99)} "
             f"| {_ms(_get(r, 'open', 'max_ms'))} | {added} | {h2_s} "
-            f"| {_ms(_get(r, 'h2_open', 'p99_ms'))} | {_mib(r.get('rss_idle_kib'))} "
-            f"| {_mib(r.get('rss_load_kib'))} | {'—' if cpu is None else f'{cpu:.1f}'} "
+            f"| {_ms(_get(r, 'h2_open', 'p99_ms'))} | {_rss(r, 'idle')} "
+            f"| {_rss(r, 'load')} | {'—' if cpu is None else f'{cpu:.1f}'} "
             f"| {errors} |"
         )
     return lines
@@ -141,7 +149,9 @@ def markdown(results: list[dict], meta: dict) -> str:
         f"`h2load -t1 -c32 -m1 -D {d}`; p99 open loop, the oha line above with `--http2`. Every "
         "proxy forwards to the backend over HTTP/1.1 keep-alive; direct is h2c to the backend.",
         "- RSS: VmRSS of the proxy's processes (nginx: master + worker) once it serves, before "
-        "any load (idle), and the maximum sampled every 100 ms during the loads (load).",
+        "any load (idle), and the maximum sampled every 100 ms during the loads (load). In "
+        "parentheses, RssAnon: the private part; the rest is file-backed (the executable's code "
+        "and libraries, shared by every process that maps them).",
         f"- CPU: utime + stime of the proxy's processes during the {d} s closed-loop run, per "
         "1,000 requests it served.",
         "- One worker each: trellis `--concurrency 1`, Envoy `--concurrency 1`, HAProxy "

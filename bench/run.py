@@ -99,6 +99,7 @@ def measure_target(t: configs.Target, procs: measure.Procs, run_dir: str, cfg: d
         time.sleep(0.5)
         # Idle: configuration loaded, one request served, no load yet.
         result["rss_idle_kib"] = measure.rss_kib(pids) if proc else None
+        result["anon_idle_kib"] = measure.rss_kib(pids, "RssAnon") if proc else None
         # Warm up (connections, pools, caches) so the measured loads start from a steady state.
         measure.wrk(url1, configs.HOST, 32, 2, log)
         dur = cfg["duration"]
@@ -118,6 +119,7 @@ def measure_target(t: configs.Target, procs: measure.Procs, run_dir: str, cfg: d
                 )
                 result["h2_closed"] = measure.h2load(t.h2_port, configs.HOST, 32, dur, log)
         result["rss_load_kib"] = rss.max_kib if proc else None
+        result["anon_load_kib"] = rss.max_anon_kib if proc else None
         if proc and proc.poll() is not None:
             raise RuntimeError(f"{t.name} exited during the run (see {log})")
     except Exception as e:  # one target failing must not lose the others' results

@@ -2,6 +2,8 @@
 //! from flags and the environment), logs requests at debug, exits 0 after SIGTERM, and
 //! refuses a bad value with exit status 2 and a message naming the flag or variable.
 
+mod up_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -124,23 +126,7 @@ fn answers_json_and_exits_0_on_sigterm() {
     let logged = wait_for_line(&lines, "/orders");
     assert!(logged.contains("200"), "{logged}");
 
-    let pid = guard.0.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "exits after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = up_support::sigterm_and_wait(&mut guard.0, Duration::from_secs(30));
     assert_eq!(status.code(), Some(0), "{status:?}");
 }
 

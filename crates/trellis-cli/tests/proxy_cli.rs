@@ -2,11 +2,13 @@
 //! endpoint, exits 0 after a SIGTERM drain, and refuses a broken startup configuration
 //! with the analyzer's diagnostics and exit status 1.
 
+mod up_support;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn trellis() -> Command {
     Command::new(env!("CARGO_BIN_EXE_trellis"))
@@ -159,23 +161,7 @@ fn serves_answers_admin_and_drains_on_sigterm() {
         "{ready}"
     );
 
-    let pid = guard.0.id().to_string();
-    let killed = Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = guard.0.try_wait().expect("wait") {
-            break status;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "exits after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = up_support::sigterm_and_wait(&mut guard.0, Duration::from_secs(10));
     assert!(status.success(), "{status:?}");
 }
 

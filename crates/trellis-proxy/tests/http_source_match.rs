@@ -3,24 +3,16 @@
 
 mod support;
 
-use support::{Backend, LIMIT, TestProxy, client, get, runtime_with, service_entry};
+use support::{Backend, LIMIT, TestProxy, client, get, runtime_with, service_entry, subsets_v1_v2};
 use trellis_proxy::runtime::RuntimeOptions;
 
 const HOST: &str = "orders.shop.svc.cluster.local";
 
 fn mesh(v1: &Backend, v2: &Backend) -> String {
     service_entry("orders", "HTTP", &[(v1.port(), "v1"), (v2.port(), "v2")])
+        + &subsets_v1_v2("orders", HOST)
         + &format!(
             r#"apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: orders, namespace: shop}}
-spec:
-  host: {HOST}
-  subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
----
-apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: orders, namespace: shop}}
 spec:

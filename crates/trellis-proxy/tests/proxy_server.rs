@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use http::StatusCode;
-use support::{Backend, Behaviour, LIMIT, TempDir, client, get, service_entry};
+use support::{Backend, Behaviour, LIMIT, TempDir, client, get, service_entry, subsets_v1_v2};
 use trellis_proxy::server::{ProxyServer, ProxySettings, Stop};
 
 const HOST: &str = "orders.shop.svc.cluster.local";
@@ -17,17 +17,9 @@ const HOST: &str = "orders.shop.svc.cluster.local";
 /// orders with endpoints v1 and v2 and a VirtualService splitting `w1`/`w2` between them.
 fn mesh(v1: &Backend, v2: &Backend, w1: u32, w2: u32) -> String {
     service_entry("orders", "HTTP", &[(v1.port(), "v1"), (v2.port(), "v2")])
+        + &subsets_v1_v2("orders", HOST)
         + &format!(
             r#"apiVersion: networking.istio.io/v1
-kind: DestinationRule
-metadata: {{name: orders, namespace: shop}}
-spec:
-  host: {HOST}
-  subsets:
-  - {{name: v1, labels: {{version: v1}}}}
-  - {{name: v2, labels: {{version: v2}}}}
----
-apiVersion: networking.istio.io/v1
 kind: VirtualService
 metadata: {{name: orders, namespace: shop}}
 spec:

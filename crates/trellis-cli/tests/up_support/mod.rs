@@ -406,3 +406,20 @@ pub fn down(args: &[&str], state: &Path) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Sends SIGTERM to `child` and waits (at most `within`) for it to exit.
+pub fn sigterm_and_wait(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(start.elapsed() < within, "exits after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -205,6 +205,13 @@ pub fn service_entry(name: &str, protocol: &str, endpoints: &[(u16, &str)]) -> S
     )
 }
 
+/// A DestinationRule for `host` with subsets `v1` and `v2` (by the `version` label).
+pub fn subsets_v1_v2(name: &str, host: &str) -> String {
+    format!(
+        "apiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{name: {name}, namespace: shop}}\nspec:\n  host: {host}\n  subsets:\n  - {{name: v1, labels: {{version: v1}}}}\n  - {{name: v2, labels: {{version: v2}}}}\n---\n"
+    )
+}
+
 /// Compiles `yaml` (as a config directory would hold it) into a runtime; `edit` may
 /// adjust the mesh first. Panics with the diagnostics when the config is refused.
 pub fn runtime(yaml: &str, edit: impl FnOnce(&mut trellis_model::Mesh)) -> Runtime {
