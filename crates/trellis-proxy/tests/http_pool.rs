@@ -32,6 +32,11 @@ struct Counted {
 impl Counted {
     /// Serves HTTP/1.1 and HTTP/2 (prior knowledge), answering 200 after `delay`.
     async fn start(delay: Duration) -> Counted {
+        Counted::start_answering(delay, StatusCode::OK, b"ok").await
+    }
+
+    /// Like [`Counted::start`], answering `status` with `body`.
+    async fn start_answering(delay: Duration, status: StatusCode, body: &'static [u8]) -> Counted {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let accepts = Arc::new(AtomicUsize::new(0));
@@ -47,7 +52,9 @@ impl Counted {
                         r.fetch_add(1, Ordering::SeqCst);
                         async move {
                             tokio::time::sleep(delay).await;
-                            Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
+                            let mut resp = Response::new(Full::new(Bytes::from_static(body)));
+                            *resp.status_mut() = status;
+                            Ok::<_, Infallible>(resp)
                         }
                     });
                     let _ = auto::Builder::new(TokioExecutor::new())
@@ -131,6 +138,24 @@ async fn keep_alive_reuses_one_connection() {
         let proxy = proxy_for(&backend, "HTTP", "").await;
         sequential(&proxy, 100).await;
         assert_eq!(backend.requests.load(Ordering::SeqCst), 100);
+        assert_eq!(backend.accepts(), 1);
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A response without a body is never polled for one: its connection must still be pooled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_responses_reuse_one_connection() {
+    tokio::time::timeout(LIMIT, async {
+        let backend = Counted::start_answering(Duration::ZERO, StatusCode::NO_CONTENT, b"").await;
+        let proxy = proxy_for(&backend, "HTTP", "").await;
+        let client = client();
+        for i in 0..50 {
+            let a = get(&client, proxy.addr, HOST, "/").await;
+            assert_eq!(a.status, StatusCode::NO_CONTENT, "request {i}: {a:?}");
+        }
+        assert_eq!(backend.requests.load(Ordering::SeqCst), 50);
         assert_eq!(backend.accepts(), 1);
     })
     .await
