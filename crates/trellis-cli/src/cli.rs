@@ -229,6 +229,10 @@ pub struct ProxyArgs {
     /// Append the access log to this file instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub access_log_path: Option<PathBuf>,
+    /// Metric names on /stats/prometheus: Istio's (`istio_requests_total`, …), Linkerd's
+    /// (`request_total`, `response_total`, `response_latency_ms`, …) or both.
+    #[arg(long, value_enum, env = "TRELLIS_METRICS_NAMES", default_value_t = MetricsNamesArg::Istio)]
+    pub metrics_names: MetricsNamesArg,
     /// This workload's name (`source_workload` in metrics).
     #[arg(long, default_value = "unknown")]
     pub workload: String,
@@ -302,6 +306,13 @@ impl DemoArgs {
             latency_jitter: self.latency_jitter.clone(),
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MetricsNamesArg {
+    Istio,
+    Linkerd,
+    Both,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

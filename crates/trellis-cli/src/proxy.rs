@@ -11,9 +11,10 @@ use trellis_xds::node::{ProxyIdentity, ProxyKind};
 
 use trellis_proxy::telemetry::AccessLogFormat;
 use trellis_proxy::telemetry::access_log::{AccessLogConfig, AccessLogDestination};
+use trellis_proxy::telemetry::metrics::MetricsNames;
 use trellis_proxy::telemetry::peers::SourceIdentity;
 
-use crate::cli::{AccessLogArg, ProxyArgs};
+use crate::cli::{AccessLogArg, MetricsNamesArg, ProxyArgs};
 
 pub fn run(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     let workers = args.concurrency.map_or_else(
@@ -49,6 +50,11 @@ async fn serve(args: &ProxyArgs) -> anyhow::Result<ExitCode> {
     settings.drain_timeout = args.drain_timeout;
     settings.watch = !args.no_watch;
     settings.access_log = access_log(args);
+    settings.metrics.names = match args.metrics_names {
+        MetricsNamesArg::Istio => MetricsNames::Istio,
+        MetricsNamesArg::Linkerd => MetricsNames::Linkerd,
+        MetricsNamesArg::Both => MetricsNames::Both,
+    };
     settings.source = source_identity(args);
     if args.gateway {
         settings.runtime.gateway_labels = Some(settings.runtime.client_labels.clone());

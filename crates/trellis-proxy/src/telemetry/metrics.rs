@@ -8,11 +8,13 @@
 //! at most [`MetricsConfig::max_series_per_family`] label sets; past that, traffic is recorded
 //! under an `overflow` series and `trellis_metrics_overflow_total` counts how often.
 //!
-//! Only Istio's names are produced: Linkerd's metric names (`request_total`, `response_total`,
-//! `response_latency_ms`) are not offered by any setting (left out of the data-plane issue).
+//! [`MetricsNames`] picks the families exposed: Istio's (the default), Linkerd's
+//! (`request_total`, `response_total`, `response_latency_ms`, `tcp_*`; see the `linkerd` module), or
+//! both. Both are views over the same series.
 
 mod family;
 mod labels;
+mod linkerd;
 mod series;
 
 use std::sync::Arc;
@@ -24,8 +26,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use crate::telemetry::flags::ResponseFlags;
+use family::AtomicHistogram;
 use family::SeriesMap;
 use labels::{RequestKey, RequestKeyParts, RequestKeyRef, TcpKey, flag_bits};
+use linkerd::{LATENCY_BOUNDS_US, LinkerdHttp, LinkerdHttpView, LinkerdTcpView};
 use series::{
     BYTES_BOUNDS, DURATION_BOUNDS_US, HttpMetric, HttpView, RequestSeries, TcpMetric, TcpSeries,
     TcpView,
@@ -40,18 +44,43 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 /// How many label sets each metric family may hold before recording into the overflow series.
 pub const DEFAULT_MAX_SERIES_PER_FAMILY: usize = 10_000;
 
+/// Which names the request and connection metrics are exposed under.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricsNames {
+    /// Istio's standard metrics (`istio_requests_total`, …).
+    #[default]
+    Istio,
+    /// linkerd2-proxy's (`request_total`, `response_total`, `response_latency_ms`, …).
+    Linkerd,
+    /// Both sets, for a migration from one mesh's dashboards to the other's.
+    Both,
+}
+
+impl MetricsNames {
+    fn istio(self) -> bool {
+        matches!(self, MetricsNames::Istio | MetricsNames::Both)
+    }
+
+    fn linkerd(self) -> bool {
+        matches!(self, MetricsNames::Linkerd | MetricsNames::Both)
+    }
+}
+
 /// Settings of the metrics registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MetricsConfig {
     /// Bound on distinct label sets per family, so a flood of distinct peers cannot exhaust
     /// memory or make scrapes unbounded.
     pub max_series_per_family: usize,
+    /// The metric names exposed.
+    pub names: MetricsNames,
 }
 
 impl Default for MetricsConfig {
     fn default() -> Self {
         MetricsConfig {
             max_series_per_family: DEFAULT_MAX_SERIES_PER_FAMILY,
+            names: MetricsNames::default(),
         }
     }
 }
@@ -80,10 +109,12 @@ type Labels1 = [(&'static str, &'static str); 1];
 #[derive(Debug)]
 pub struct ProxyMetrics {
     registry: Registry,
-    http: Arc<SeriesMap<RequestKey, RequestSeries>>,
-    tcp: Arc<SeriesMap<TcpKey, TcpSeries>>,
+    http: HttpSeriesMap,
+    tcp: TcpSeriesMap,
     /// Only its peer half is used: the stand-in for label sets past the bound.
     overflow: LabelSet,
+    /// Linkerd's latency histogram is observed (its names are exposed).
+    linkerd_latency: bool,
     retries: Counter,
     upstream_overflows: Counter,
     access_log_dropped: Counter,
@@ -112,51 +143,11 @@ impl ProxyMetrics {
             max,
             overflowed.get_or_create_owned(&[("group", "tcp")]),
         ));
-        for (name, help, metric) in [
-            ("istio_requests", "Requests handled", HttpMetric::Requests),
-            (
-                "istio_request_duration_milliseconds",
-                "Request duration",
-                HttpMetric::Duration,
-            ),
-            (
-                "istio_request_bytes",
-                "Request sizes",
-                HttpMetric::RequestBytes,
-            ),
-            (
-                "istio_response_bytes",
-                "Response sizes",
-                HttpMetric::ResponseBytes,
-            ),
-        ] {
-            let map = Arc::clone(&http);
-            registry.register(name, help, HttpView { map, metric });
+        if config.names.istio() {
+            register_istio(&mut registry, &http, &tcp);
         }
-        for (name, help, metric) in [
-            (
-                "istio_tcp_sent_bytes",
-                "Bytes sent to the downstream",
-                TcpMetric::Sent,
-            ),
-            (
-                "istio_tcp_received_bytes",
-                "Bytes received from the downstream",
-                TcpMetric::Received,
-            ),
-            (
-                "istio_tcp_connections_opened",
-                "TCP connections opened",
-                TcpMetric::Opened,
-            ),
-            (
-                "istio_tcp_connections_closed",
-                "TCP connections closed",
-                TcpMetric::Closed,
-            ),
-        ] {
-            let map = Arc::clone(&tcp);
-            registry.register(name, help, TcpView { map, metric });
+        if config.names.linkerd() {
+            register_linkerd(&mut registry, &http, &tcp);
         }
         let counter = |registry: &mut Registry, name: &str, help: &str| {
             let c = Counter::default();
@@ -199,6 +190,7 @@ impl ProxyMetrics {
                 RequestProtocol::Http,
                 SecurityPolicy::Unknown,
             ),
+            linkerd_latency: config.names.linkerd(),
             retries,
             upstream_overflows,
             access_log_dropped,
@@ -240,6 +232,11 @@ impl ProxyMetrics {
                     .observe(&BYTES_BOUNDS, outcome.request_bytes);
                 s.response_bytes
                     .observe(&BYTES_BOUNDS, outcome.response_bytes);
+                if self.linkerd_latency {
+                    s.linkerd_latency
+                        .get_or_init(|| AtomicHistogram::new(LATENCY_BOUNDS_US.len()))
+                        .observe(&LATENCY_BOUNDS_US, micros);
+                }
             },
         );
     }
@@ -311,6 +308,96 @@ impl ProxyMetrics {
         if let Err(e) = text::encode(out, &self.registry) {
             tracing::error!(error = %e, "encoding metrics failed");
         }
+    }
+}
+
+type HttpSeriesMap = Arc<SeriesMap<RequestKey, RequestSeries>>;
+type TcpSeriesMap = Arc<SeriesMap<TcpKey, TcpSeries>>;
+
+/// Istio's standard families.
+fn register_istio(registry: &mut Registry, http: &HttpSeriesMap, tcp: &TcpSeriesMap) {
+    for (name, help, metric) in [
+        ("istio_requests", "Requests handled", HttpMetric::Requests),
+        (
+            "istio_request_duration_milliseconds",
+            "Request duration",
+            HttpMetric::Duration,
+        ),
+        (
+            "istio_request_bytes",
+            "Request sizes",
+            HttpMetric::RequestBytes,
+        ),
+        (
+            "istio_response_bytes",
+            "Response sizes",
+            HttpMetric::ResponseBytes,
+        ),
+    ] {
+        let map = Arc::clone(http);
+        registry.register(name, help, HttpView { map, metric });
+    }
+    for (name, help, metric) in [
+        (
+            "istio_tcp_sent_bytes",
+            "Bytes sent to the downstream",
+            TcpMetric::Sent,
+        ),
+        (
+            "istio_tcp_received_bytes",
+            "Bytes received from the downstream",
+            TcpMetric::Received,
+        ),
+        (
+            "istio_tcp_connections_opened",
+            "TCP connections opened",
+            TcpMetric::Opened,
+        ),
+        (
+            "istio_tcp_connections_closed",
+            "TCP connections closed",
+            TcpMetric::Closed,
+        ),
+    ] {
+        let map = Arc::clone(tcp);
+        registry.register(name, help, TcpView { map, metric });
+    }
+}
+
+/// linkerd2-proxy's families (see the `linkerd` module).
+fn register_linkerd(registry: &mut Registry, http: &HttpSeriesMap, tcp: &TcpSeriesMap) {
+    for (name, help, metric) in [
+        ("request", "Requests handled", LinkerdHttp::Requests),
+        (
+            "response",
+            "Responses by status and classification",
+            LinkerdHttp::Responses,
+        ),
+        (
+            "response_latency_ms",
+            "Response latency",
+            LinkerdHttp::Latency,
+        ),
+    ] {
+        let map = Arc::clone(http);
+        registry.register(name, help, LinkerdHttpView { map, metric });
+    }
+    for (name, help, metric) in [
+        ("tcp_open", "TCP connections opened", TcpMetric::Opened),
+        ("tcp_close", "TCP connections closed", TcpMetric::Closed),
+        (
+            "tcp_read_bytes",
+            "Bytes read from the downstream",
+            TcpMetric::Received,
+        ),
+        (
+            "tcp_write_bytes",
+            "Bytes written to the downstream",
+            TcpMetric::Sent,
+        ),
+    ] {
+        let map = Arc::clone(tcp);
+        registry.register(name, help, LinkerdTcpView { map, metric });
     }
 }
 

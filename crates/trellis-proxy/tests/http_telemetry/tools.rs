@@ -34,6 +34,7 @@ pub async fn start_proxy(rt: Runtime, telemetry: &Arc<Telemetry>) -> SocketAddr 
 pub fn telemetry(max_series: usize, log: Option<&Path>, format: AccessLogFormat) -> Arc<Telemetry> {
     let metrics = Arc::new(ProxyMetrics::new(MetricsConfig {
         max_series_per_family: max_series,
+        ..MetricsConfig::default()
     }));
     let source = SourceIdentity {
         workload: "frontend".into(),

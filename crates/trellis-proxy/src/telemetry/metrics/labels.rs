@@ -228,6 +228,16 @@ impl LabelSet {
     pub fn protocol(&self) -> RequestProtocol {
         self.protocol
     }
+
+    /// The proxy that reports (`reporter`).
+    pub fn reporter(&self) -> Reporter {
+        self.reporter
+    }
+
+    /// Whether the connection was mutually authenticated (`connection_security_policy`).
+    pub fn security(&self) -> SecurityPolicy {
+        self.security
+    }
 }
 
 impl PartialEq for LabelSet {

@@ -2,8 +2,8 @@
 //! lookup per request records all four), and the four TCP families another; a "view" registered
 //! per family reads the shared map at scrape time through prometheus-client's encoder.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -49,6 +49,9 @@ pub(crate) struct RequestSeries {
     pub duration: AtomicHistogram,
     pub request_bytes: AtomicHistogram,
     pub response_bytes: AtomicHistogram,
+    /// Linkerd's `response_latency_ms` (other buckets than Istio's); allocated on the first
+    /// observation, which happens only when Linkerd's names are on.
+    pub linkerd_latency: OnceLock<AtomicHistogram>,
 }
 
 impl Default for RequestSeries {
@@ -58,6 +61,7 @@ impl Default for RequestSeries {
             duration: AtomicHistogram::new(DURATION_BOUNDS_US.len()),
             request_bytes: AtomicHistogram::new(BYTES_BOUNDS.len()),
             response_bytes: AtomicHistogram::new(BYTES_BOUNDS.len()),
+            linkerd_latency: OnceLock::new(),
         }
     }
 }
@@ -124,6 +128,19 @@ pub(crate) enum TcpMetric {
     Closed,
 }
 
+impl TcpMetric {
+    /// This family's value in `series`.
+    pub(crate) fn of(self, series: &TcpSeries) -> u64 {
+        match self {
+            TcpMetric::Sent => &series.sent,
+            TcpMetric::Received => &series.received,
+            TcpMetric::Opened => &series.opened,
+            TcpMetric::Closed => &series.closed,
+        }
+        .load(Ordering::Relaxed)
+    }
+}
+
 /// One TCP family, read from the shared map at scrape time.
 #[derive(Debug)]
 pub(crate) struct TcpView {
@@ -134,13 +151,7 @@ pub(crate) struct TcpView {
 impl EncodeMetric for TcpView {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
         for (key, series) in self.map.snapshot() {
-            let value = match self.metric {
-                TcpMetric::Sent => &series.sent,
-                TcpMetric::Received => &series.received,
-                TcpMetric::Opened => &series.opened,
-                TcpMetric::Closed => &series.closed,
-            }
-            .load(Ordering::Relaxed);
+            let value = self.metric.of(&series);
             encoder
                 .encode_family(&key)?
                 .encode_counter::<NoLabelSet, u64, f64>(&value, None)?;

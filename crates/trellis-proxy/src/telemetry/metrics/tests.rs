@@ -227,6 +227,7 @@ fn tcp_connections_count_bytes_and_closes_with_flags() {
 fn fourth_label_set_goes_to_overflow_when_bound_is_three() {
     let m = ProxyMetrics::new(MetricsConfig {
         max_series_per_family: 3,
+        ..MetricsConfig::default()
     });
     for dest in ["a", "b", "c", "d", "d", "e"] {
         m.record_request(&http_set("frontend", dest), &outcome(200, 10, 1, 1));
@@ -270,6 +271,7 @@ fn eight_threads_record_exact_totals() {
     // Bound 2 with 4 label sets: two get series, two share the overflow series.
     let m = Arc::new(ProxyMetrics::new(MetricsConfig {
         max_series_per_family: 2,
+        ..MetricsConfig::default()
     }));
     let sets: Arc<Vec<LabelSet>> =
         Arc::new(["a", "b", "c", "d"].map(|d| http_set("web", d)).into());
