@@ -112,6 +112,10 @@ pub struct UpArgs {
     /// How long starting may take.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub ready_timeout: std::time::Duration,
+    /// Metric names of every sidecar and gateway (`trellis proxy --metrics-names`); unset, the
+    /// proxies' default: `istio`, or `TRELLIS_METRICS_NAMES`, which they inherit.
+    #[arg(long, value_enum)]
+    pub metrics_names: Option<MetricsNamesArg>,
 }
 
 #[derive(Debug, Args)]
@@ -315,6 +319,17 @@ pub enum MetricsNamesArg {
     Both,
 }
 
+impl MetricsNamesArg {
+    /// The value as typed on the command line (what `trellis up` passes to its proxies).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MetricsNamesArg::Istio => "istio",
+            MetricsNamesArg::Linkerd => "linkerd",
+            MetricsNamesArg::Both => "both",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum AccessLogArg {
     Json,
@@ -428,6 +443,43 @@ mod tests {
             Cli::try_parse_from(["trellis", "proxy", "--config", "d", "--concurrency", "0"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn metrics_names_parse_for_proxy_and_up() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args.iter().copied());
+        let Ok(Cli {
+            command: Command::Up(u),
+            ..
+        }) = parse(&["trellis", "up", "dir", "--metrics-names", "both"])
+        else {
+            panic!("up parses")
+        };
+        assert_eq!(u.metrics_names.map(MetricsNamesArg::as_str), Some("both"));
+        let Ok(Cli {
+            command: Command::Up(u),
+            ..
+        }) = parse(&["trellis", "up", "dir"])
+        else {
+            panic!("up parses")
+        };
+        assert_eq!(u.metrics_names, None, "unset: the proxies decide");
+        let Ok(Cli {
+            command: Command::Proxy(p),
+            ..
+        }) = parse(&[
+            "trellis",
+            "proxy",
+            "--config",
+            "d",
+            "--metrics-names",
+            "linkerd",
+        ])
+        else {
+            panic!("proxy parses")
+        };
+        assert_eq!(p.metrics_names, MetricsNamesArg::Linkerd);
+        assert!(parse(&["trellis", "up", "dir", "--metrics-names", "envoy"]).is_err());
     }
 
     #[test]

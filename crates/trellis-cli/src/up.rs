@@ -47,6 +47,7 @@ fn options(args: &UpArgs) -> anyhow::Result<UpOptions> {
     opts.net.bridge = format!("{}0", args.net_prefix);
     opts.follow = !args.no_follow;
     opts.ready_timeout = args.ready_timeout;
+    opts.metrics_names = args.metrics_names.map(|m| m.as_str().to_owned());
     Ok(opts)
 }
 

@@ -14,7 +14,14 @@ use up_support::*;
 fn explicit_mode_runs_the_shop_with_canary_header_routing_live_edits_and_clean_stop() {
     let run = UpRun::start(
         "explicit",
-        &["--mode", "explicit", "--explicit-range", "127.78.0.0/16"],
+        &[
+            "--mode",
+            "explicit",
+            "--explicit-range",
+            "127.78.0.0/16",
+            "--metrics-names",
+            "both",
+        ],
     );
     let gw = run.gateway;
 
@@ -33,6 +40,32 @@ fn explicit_mode_runs_the_shop_with_canary_header_routing_live_edits_and_clean_s
     // `/` goes to the frontend, which calls orders.
     let (_, body) = http_get(gw, "shop.local", "/", &[]);
     assert_eq!(service_of(&body), "frontend", "{body}");
+    // `--metrics-names both` reached the sidecars: the frontend's reports its call to orders
+    // under Istio's names and Linkerd's.
+    let frontend = run
+        .table
+        .lines()
+        .find(|l| l.starts_with("frontend-0"))
+        .expect("frontend row");
+    let admin = frontend.split_whitespace().nth(5).expect("admin column");
+    let admin = admin.parse().expect("admin address");
+    let stats = http_get(admin, "x", "/stats/prometheus", &[]).1;
+    let reports = |prefix: &str, label: &str| {
+        stats
+            .lines()
+            .any(|l| l.starts_with(prefix) && l.contains(label))
+    };
+    assert!(
+        reports(
+            "istio_requests_total{",
+            "destination_service_name=\"orders\""
+        ),
+        "{stats}"
+    );
+    assert!(
+        reports("response_total{", "dst_service=\"orders\""),
+        "{stats}"
+    );
 
     // The canary: 90/10 between v1 (two replicas) and v2, over 1,000 requests.
     let versions = many(gw, "/orders", &[], 1000);

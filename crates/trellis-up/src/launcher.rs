@@ -58,6 +58,9 @@ pub struct UpOptions {
     pub follow: bool,
     /// How long starting may take.
     pub ready_timeout: Duration,
+    /// `--metrics-names` of every sidecar and gateway (`istio`, `linkerd` or `both`); `None`
+    /// leaves the proxies' default, which `TRELLIS_METRICS_NAMES` (inherited) can set.
+    pub metrics_names: Option<String>,
     /// Receives progress lines.
     pub progress: Arc<dyn Fn(&str) + Send + Sync>,
 }
@@ -79,6 +82,7 @@ impl UpOptions {
             vip_range: (Ipv4Addr::new(10, 96, 0, 0), 16),
             follow: true,
             ready_timeout: Duration::from_secs(60),
+            metrics_names: None,
             progress: Arc::new(|line| eprintln!("trellis up: {line}")),
         }
     }
@@ -124,6 +128,8 @@ pub(crate) struct StartCtx {
     pub xds: SocketAddr,
     pub trellis_bin: PathBuf,
     pub logs: PathBuf,
+    /// Flags every `trellis proxy` (sidecar or gateway) gets from the options.
+    pub proxy_flags: Vec<OsString>,
 }
 
 /// A running local mesh.
@@ -231,6 +237,7 @@ impl Up {
             xds: cp.xds_addr(),
             trellis_bin,
             logs,
+            proxy_flags: proxy_flags(&opts),
         };
         let mut up = Up {
             opts,
@@ -517,6 +524,14 @@ impl Up {
     /// Where the logs are.
     pub fn logs(&self) -> &std::path::Path {
         &self.ctx.logs
+    }
+}
+
+/// What the options ask of every proxy, as `trellis proxy` flags.
+fn proxy_flags(opts: &UpOptions) -> Vec<OsString> {
+    match &opts.metrics_names {
+        Some(names) => vec!["--metrics-names".into(), names.into()],
+        None => Vec::new(),
     }
 }
 

@@ -26,13 +26,12 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 
 use crate::telemetry::flags::ResponseFlags;
-use family::AtomicHistogram;
-use family::SeriesMap;
+use family::{AtomicHistogram, SeriesMap};
 use labels::{RequestKey, RequestKeyParts, RequestKeyRef, TcpKey, flag_bits};
-use linkerd::{LATENCY_BOUNDS_US, LinkerdHttp, LinkerdHttpView, LinkerdTcpView};
+use linkerd::LATENCY_BOUNDS_US;
 use series::{
-    BYTES_BOUNDS, DURATION_BOUNDS_US, HttpMetric, HttpView, RequestSeries, TcpMetric, TcpSeries,
-    TcpView,
+    BYTES_BOUNDS, DURATION_BOUNDS_US, HttpSeriesMap, RequestSeries, TcpSeries, TcpSeriesMap,
+    register_istio,
 };
 
 pub use labels::{LabelSet, OVERFLOW_VALUE, PeerLabels, Reporter, RequestProtocol, SecurityPolicy};
@@ -147,7 +146,7 @@ impl ProxyMetrics {
             register_istio(&mut registry, &http, &tcp);
         }
         if config.names.linkerd() {
-            register_linkerd(&mut registry, &http, &tcp);
+            linkerd::register(&mut registry, &http, &tcp);
         }
         let counter = |registry: &mut Registry, name: &str, help: &str| {
             let c = Counter::default();
@@ -311,96 +310,6 @@ impl ProxyMetrics {
     }
 }
 
-type HttpSeriesMap = Arc<SeriesMap<RequestKey, RequestSeries>>;
-type TcpSeriesMap = Arc<SeriesMap<TcpKey, TcpSeries>>;
-
-/// Istio's standard families.
-fn register_istio(registry: &mut Registry, http: &HttpSeriesMap, tcp: &TcpSeriesMap) {
-    for (name, help, metric) in [
-        ("istio_requests", "Requests handled", HttpMetric::Requests),
-        (
-            "istio_request_duration_milliseconds",
-            "Request duration",
-            HttpMetric::Duration,
-        ),
-        (
-            "istio_request_bytes",
-            "Request sizes",
-            HttpMetric::RequestBytes,
-        ),
-        (
-            "istio_response_bytes",
-            "Response sizes",
-            HttpMetric::ResponseBytes,
-        ),
-    ] {
-        let map = Arc::clone(http);
-        registry.register(name, help, HttpView { map, metric });
-    }
-    for (name, help, metric) in [
-        (
-            "istio_tcp_sent_bytes",
-            "Bytes sent to the downstream",
-            TcpMetric::Sent,
-        ),
-        (
-            "istio_tcp_received_bytes",
-            "Bytes received from the downstream",
-            TcpMetric::Received,
-        ),
-        (
-            "istio_tcp_connections_opened",
-            "TCP connections opened",
-            TcpMetric::Opened,
-        ),
-        (
-            "istio_tcp_connections_closed",
-            "TCP connections closed",
-            TcpMetric::Closed,
-        ),
-    ] {
-        let map = Arc::clone(tcp);
-        registry.register(name, help, TcpView { map, metric });
-    }
-}
-
-/// linkerd2-proxy's families (see the `linkerd` module).
-fn register_linkerd(registry: &mut Registry, http: &HttpSeriesMap, tcp: &TcpSeriesMap) {
-    for (name, help, metric) in [
-        ("request", "Requests handled", LinkerdHttp::Requests),
-        (
-            "response",
-            "Responses by status and classification",
-            LinkerdHttp::Responses,
-        ),
-        (
-            "response_latency_ms",
-            "Response latency",
-            LinkerdHttp::Latency,
-        ),
-    ] {
-        let map = Arc::clone(http);
-        registry.register(name, help, LinkerdHttpView { map, metric });
-    }
-    for (name, help, metric) in [
-        ("tcp_open", "TCP connections opened", TcpMetric::Opened),
-        ("tcp_close", "TCP connections closed", TcpMetric::Closed),
-        (
-            "tcp_read_bytes",
-            "Bytes read from the downstream",
-            TcpMetric::Received,
-        ),
-        (
-            "tcp_write_bytes",
-            "Bytes written to the downstream",
-            TcpMetric::Sent,
-        ),
-    ] {
-        let map = Arc::clone(tcp);
-        registry.register(name, help, LinkerdTcpView { map, metric });
-    }
-}
-
 impl Default for ProxyMetrics {
     fn default() -> Self {
         ProxyMetrics::new(MetricsConfig::default())
@@ -418,7 +327,7 @@ fn tcp_overflow(k: &TcpKey, overflow: &LabelSet) -> TcpKey {
 /// resolved at open. Closing (explicitly with flags, or on drop without) counts the close.
 #[derive(Debug)]
 pub struct TcpConnectionMetrics {
-    tcp: Arc<SeriesMap<TcpKey, TcpSeries>>,
+    tcp: TcpSeriesMap,
     overflow: LabelSet,
     key: TcpKey,
     series: Arc<TcpSeries>,

@@ -57,6 +57,7 @@ impl Gateway {
             args.push("--label".into());
             args.push(format!("{k}={v}").into());
         }
+        args.extend(ctx.proxy_flags.iter().cloned());
         let bin = ctx.trellis_bin.clone();
         let proc = Supervised::start(
             format!("{} gateway", spec.name),

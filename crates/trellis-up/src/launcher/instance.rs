@@ -101,6 +101,7 @@ fn sidecar_args(ctx: &StartCtx, spec: &InstanceSpec, address: Ipv4Addr) -> Vec<O
         a.push("--label".into());
         a.push(format!("{k}={v}").into());
     }
+    a.extend(ctx.proxy_flags.iter().cloned());
     a
 }
 

@@ -186,19 +186,56 @@ impl AtomicHistogram {
     /// `(sum, count, buckets)` as prometheus-client wants them: bounds divided by `scale` back to
     /// the exposed unit, the last bound `+Inf`, counts non-cumulative (the encoder accumulates).
     pub(crate) fn export(&self, bounds: &[u64], scale: f64) -> (f64, u64, Vec<(f64, u64)>) {
-        let mut count = 0;
+        let mut totals = HistogramTotals::default();
+        totals.add(self);
+        totals.export(bounds, scale)
+    }
+}
+
+/// Histograms added together at scrape time, for a family whose label set leaves out labels
+/// the stored series are keyed by (several series then print as one).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct HistogramTotals {
+    /// Non-cumulative, like [`AtomicHistogram`]'s slots.
+    counts: Vec<u64>,
+    sum: u64,
+}
+
+impl HistogramTotals {
+    /// Adds `histogram`'s current counts and sum.
+    pub(crate) fn add(&mut self, histogram: &AtomicHistogram) {
+        if self.counts.len() < histogram.counts.len() {
+            self.counts.resize(histogram.counts.len(), 0);
+        }
+        for (total, slot) in self.counts.iter_mut().zip(histogram.counts.iter()) {
+            *total += slot.load(Ordering::Relaxed);
+        }
+        self.sum += histogram.sum.load(Ordering::Relaxed);
+    }
+
+    /// Adds another total (of the same bounds).
+    pub(crate) fn merge(&mut self, other: HistogramTotals) {
+        if self.counts.len() < other.counts.len() {
+            self.counts.resize(other.counts.len(), 0);
+        }
+        for (total, n) in self.counts.iter_mut().zip(other.counts) {
+            *total += n;
+        }
+        self.sum += other.sum;
+    }
+
+    /// As [`AtomicHistogram::export`].
+    pub(crate) fn export(&self, bounds: &[u64], scale: f64) -> (f64, u64, Vec<(f64, u64)>) {
         let buckets = self
             .counts
             .iter()
             .enumerate()
-            .map(|(i, c)| {
-                let n = c.load(Ordering::Relaxed);
-                count += n;
+            .map(|(i, n)| {
                 let bound = bounds.get(i).map_or(f64::INFINITY, |b| *b as f64 / scale);
-                (bound, n)
+                (bound, *n)
             })
             .collect();
-        let sum = self.sum.load(Ordering::Relaxed) as f64 / scale;
-        (sum, count, buckets)
+        let count = self.counts.iter().sum();
+        (self.sum as f64 / scale, count, buckets)
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
 use super::family::{AtomicHistogram, SeriesMap};
 use super::labels::{RequestKey, TcpKey};
@@ -41,6 +42,11 @@ pub(crate) const DURATION_SCALE: f64 = 1_000.0;
 /// Istio's byte-size buckets.
 pub(crate) const BYTES_BOUNDS: [u64; 8] =
     [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000];
+
+/// The HTTP series, shared by every HTTP family (Istio's and Linkerd's views).
+pub(crate) type HttpSeriesMap = Arc<SeriesMap<RequestKey, RequestSeries>>;
+/// The TCP series, shared likewise.
+pub(crate) type TcpSeriesMap = Arc<SeriesMap<TcpKey, TcpSeries>>;
 
 /// Everything recorded for one HTTP label set.
 #[derive(Debug)]
@@ -161,5 +167,55 @@ impl EncodeMetric for TcpView {
 
     fn metric_type(&self) -> MetricType {
         MetricType::Counter
+    }
+}
+
+/// Istio's standard families.
+pub(crate) fn register_istio(registry: &mut Registry, http: &HttpSeriesMap, tcp: &TcpSeriesMap) {
+    for (name, help, metric) in [
+        ("istio_requests", "Requests handled", HttpMetric::Requests),
+        (
+            "istio_request_duration_milliseconds",
+            "Request duration",
+            HttpMetric::Duration,
+        ),
+        (
+            "istio_request_bytes",
+            "Request sizes",
+            HttpMetric::RequestBytes,
+        ),
+        (
+            "istio_response_bytes",
+            "Response sizes",
+            HttpMetric::ResponseBytes,
+        ),
+    ] {
+        let map = Arc::clone(http);
+        registry.register(name, help, HttpView { map, metric });
+    }
+    for (name, help, metric) in [
+        (
+            "istio_tcp_sent_bytes",
+            "Bytes sent to the downstream",
+            TcpMetric::Sent,
+        ),
+        (
+            "istio_tcp_received_bytes",
+            "Bytes received from the downstream",
+            TcpMetric::Received,
+        ),
+        (
+            "istio_tcp_connections_opened",
+            "TCP connections opened",
+            TcpMetric::Opened,
+        ),
+        (
+            "istio_tcp_connections_closed",
+            "TCP connections closed",
+            TcpMetric::Closed,
+        ),
+    ] {
+        let map = Arc::clone(tcp);
+        registry.register(name, help, TcpView { map, metric });
     }
 }

@@ -67,6 +67,7 @@ fn outbound_requests_responses_and_latency() {
     m.record_request(&s, &outcome(200, Some(14), 2_500));
     m.record_request(&s, &outcome(200, Some(0), 100));
     let out = encoded(&m);
+    assert_unique_samples(&out);
     let p = OUTBOUND;
     let ok = format!("{p},status_code=\"200\",classification=\"success\"");
     let l = "response_latency_ms";
@@ -81,13 +82,13 @@ fn outbound_requests_responses_and_latency() {
                 "response_total{{{p},status_code=\"200\",classification=\"failure\",grpc_status=\"14\"}} 1"
             ),
             format!("response_total{{{ok},grpc_status=\"0\"}} 1"),
-            // 0.3 ms and 7 ms: Linkerd's first bucket is 1 ms.
-            format!("{l}_bucket{{le=\"1.0\",{p},status_code=\"200\"}} 1"),
-            format!("{l}_bucket{{le=\"5.0\",{p},status_code=\"200\"}} 1"),
-            format!("{l}_bucket{{le=\"10.0\",{p},status_code=\"200\"}} 2"),
-            format!("{l}_bucket{{le=\"50000.0\",{p},status_code=\"200\"}} 2"),
-            format!("{l}_count{{{p},status_code=\"200\"}} 2"),
-            format!("{l}_sum{{{p},status_code=\"200\"}} 7.3"),
+            // Every 200, gRPC or not: 0.3, 7, 2.5 and 0.1 ms (Linkerd's first bucket is 1 ms).
+            format!("{l}_bucket{{le=\"1.0\",{p},status_code=\"200\"}} 2"),
+            format!("{l}_bucket{{le=\"5.0\",{p},status_code=\"200\"}} 3"),
+            format!("{l}_bucket{{le=\"10.0\",{p},status_code=\"200\"}} 4"),
+            format!("{l}_bucket{{le=\"50000.0\",{p},status_code=\"200\"}} 4"),
+            format!("{l}_count{{{p},status_code=\"200\"}} 4"),
+            format!("{l}_sum{{{p},status_code=\"200\"}} 9.9"),
             format!("{l}_bucket{{le=\"2.0\",{p},status_code=\"503\"}} 1"),
         ],
     );
@@ -156,6 +157,113 @@ fn tcp_counters_merge_istio_flag_series() {
             format!("tcp_close_total{{{p}}} 2"),
             format!("tcp_read_bytes_total{{{p}}} 100"),
             format!("tcp_write_bytes_total{{{p}}} 1000"),
+        ],
+    );
+}
+
+/// Every sample (name and labels) appears once: a scrape holding two samples under one label set
+/// is invalid, and Prometheus keeps only one of them.
+fn assert_unique_samples(out: &str) {
+    let mut seen = std::collections::HashSet::new();
+    for line in out.lines().filter(|l| !l.starts_with('#')) {
+        let series = line.rsplit_once(' ').map_or(line, |(s, _)| s);
+        assert!(seen.insert(series), "duplicate sample {series} in:\n{out}");
+    }
+}
+
+#[test]
+fn istio_series_that_differ_only_in_labels_linkerd_lacks_are_added_together() {
+    let m = metrics(MetricsNames::Both);
+    let v1 = set(Reporter::Source, SecurityPolicy::None);
+    // Another version of the same deployment, and a locally generated 503 beside an upstream one:
+    // distinct Istio series (destination_version, response_flags), one Linkerd series each.
+    let mut peer = v1.peer().clone();
+    peer.destination_version = "v2".into();
+    let v2 = LabelSet::new(
+        peer,
+        Reporter::Source,
+        RequestProtocol::Http,
+        SecurityPolicy::None,
+    );
+    let local_503 = RequestOutcome {
+        flags: ResponseFlag::UpstreamConnectionFailure.into(),
+        ..outcome(503, None, 2_500)
+    };
+    m.record_request(&v1, &outcome(200, None, 300));
+    m.record_request(&v2, &outcome(200, None, 7_000));
+    m.record_request(&v1, &outcome(503, None, 1_500));
+    m.record_request(&v1, &local_503);
+    // gRPC statuses share one latency series per HTTP status.
+    let grpc = LabelSet::new(
+        v1.peer().clone(),
+        Reporter::Source,
+        RequestProtocol::Grpc,
+        SecurityPolicy::None,
+    );
+    m.record_request(&grpc, &outcome(200, Some(0), 100));
+    m.record_request(&grpc, &outcome(200, Some(14), 100));
+    let out = encoded(&m);
+    assert_unique_samples(&out);
+    let p = OUTBOUND;
+    let l = "response_latency_ms";
+    assert_lines(
+        &out,
+        &[
+            format!("request_total{{{p}}} 6"),
+            format!("response_total{{{p},status_code=\"200\",classification=\"success\"}} 2"),
+            format!("response_total{{{p},status_code=\"503\",classification=\"failure\"}} 2"),
+            format!(
+                "response_total{{{p},status_code=\"200\",classification=\"success\",grpc_status=\"0\"}} 1"
+            ),
+            format!(
+                "response_total{{{p},status_code=\"200\",classification=\"failure\",grpc_status=\"14\"}} 1"
+            ),
+            format!("{l}_count{{{p},status_code=\"200\"}} 4"),
+            format!("{l}_sum{{{p},status_code=\"200\"}} 7.5"),
+            format!("{l}_bucket{{le=\"1.0\",{p},status_code=\"200\"}} 3"),
+            format!("{l}_bucket{{le=\"10.0\",{p},status_code=\"200\"}} 4"),
+            format!("{l}_count{{{p},status_code=\"503\"}} 2"),
+            format!("{l}_bucket{{le=\"2.0\",{p},status_code=\"503\"}} 1"),
+            format!("{l}_bucket{{le=\"3.0\",{p},status_code=\"503\"}} 2"),
+        ],
+    );
+    // Istio's families keep them apart.
+    let istio = out
+        .lines()
+        .filter(|l| l.starts_with("istio_requests_total{"))
+        .count();
+    assert_eq!(istio, 6, "{out}");
+}
+
+#[test]
+fn inbound_requests_from_different_callers_share_one_series() {
+    let m = metrics(MetricsNames::Linkerd);
+    for caller in ["frontend", "checkout"] {
+        let mut peer = set(Reporter::Destination, SecurityPolicy::None)
+            .peer()
+            .clone();
+        peer.source_workload = caller.into();
+        let s = LabelSet::new(
+            peer,
+            Reporter::Destination,
+            RequestProtocol::Http,
+            SecurityPolicy::None,
+        );
+        m.record_request(&s, &outcome(200, None, 10));
+        let conn = m.tcp_opened(&s);
+        conn.received(5);
+    }
+    let out = encoded(&m);
+    assert_unique_samples(&out);
+    let p = "direction=\"inbound\",authority=\"orders.shop.svc.cluster.local\",\
+tls=\"no_identity\",no_tls_reason=\"not_provided_by_remote\"";
+    assert_lines(
+        &out,
+        &[
+            format!("request_total{{{p}}} 2"),
+            format!("response_total{{{p},status_code=\"200\",classification=\"success\"}} 2"),
+            format!("tcp_open_total{{{p},peer=\"src\"}} 2"),
+            format!("tcp_read_bytes_total{{{p},peer=\"src\"}} 10"),
         ],
     );
 }
