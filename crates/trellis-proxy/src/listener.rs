@@ -142,7 +142,9 @@ impl ListenerContext {
         let runtime = Arc::clone(&self.runtime.borrow());
         let Some(port) = runtime.tcp_targets().lookup(target) else {
             match unknown {
-                Unknown::Passthrough => l4::passthrough(stream, peer, target).await,
+                Unknown::Passthrough => {
+                    l4::passthrough(stream, peer, target, self.http.telemetry()).await
+                }
                 Unknown::Close => {
                     tracing::debug!(%peer, %target, "no service at this address; closing")
                 }
@@ -160,8 +162,13 @@ impl ListenerContext {
             Detected::Http1 | Detected::Http2 => {
                 Arc::clone(&self.http).serve_connection(stream, peer).await
             }
-            Detected::Tls { sni } => l4::route(stream, peer, target, port, sni.as_deref()).await,
-            Detected::Opaque => l4::route(stream, peer, target, port, None).await,
+            Detected::Tls { sni } => {
+                let sni = sni.as_deref();
+                l4::route(stream, peer, target, port, sni, self.http.telemetry()).await
+            }
+            Detected::Opaque => {
+                l4::route(stream, peer, target, port, None, self.http.telemetry()).await
+            }
         }
     }
 }

@@ -228,3 +228,136 @@ async fn removed_vip_stops_accepting_but_open_connections_continue() {
     .await
     .expect("test timed out");
 }
+
+/// Sum of the samples of `metric` whose labels contain every one of `needles`.
+fn sum(text: &str, metric: &str, needles: &[&str]) -> u64 {
+    let prefix = format!("{metric}{{");
+    text.lines()
+        .filter(|l| l.starts_with(&prefix))
+        .filter(|l| needles.iter().all(|n| l.contains(n)))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|v| v as u64)
+        .sum()
+}
+
+#[tokio::test]
+async fn opaque_tcp_connections_and_bytes_are_counted_in_istio_metrics() {
+    timeout(LIMIT, async {
+        let echo = Echo::start("a").await;
+        let (vip, dead_vip) = ("127.0.0.84", "127.0.0.85");
+        let port = free_port(vip);
+        let dead_port = free_port(dead_vip);
+        // `dead` has an endpoint nobody listens on: its connections fail with UF.
+        let refused = free_port("127.0.0.1");
+        let yaml = service("db", vip, port, "tcp", "TCP", &[(echo.port, "a")])
+            + &service("dead", dead_vip, dead_port, "tcp", "TCP", &[(refused, "a")]);
+        let h = Harness::new(runtime(&yaml, |_| {}));
+        h.vips();
+
+        let s = connect(SocketAddr::new(vip.parse().expect("ip"), port)).await;
+        let (r, mut w) = s.into_split();
+        let mut r = BufReader::new(r);
+        for word in ["one", "two", "three"] {
+            w.write_all(format!("{word}\n").as_bytes())
+                .await
+                .expect("write");
+            let mut line = String::new();
+            r.read_line(&mut line).await.expect("read");
+            assert_eq!(line, format!("a:{word}\n"));
+        }
+        drop(w);
+        let mut rest = Vec::new();
+        r.read_to_end(&mut rest).await.expect("read to the end");
+        let mut dead = connect(SocketAddr::new(dead_vip.parse().expect("ip"), dead_port)).await;
+        let mut nothing = Vec::new();
+        let _ = dead.read_to_end(&mut nothing).await;
+
+        let db = [
+            "destination_service=\"db.shop.svc.cluster.local\"",
+            "destination_version=\"a\"",
+            "request_protocol=\"tcp\"",
+        ];
+        let metrics = h.ctx.http.telemetry().metrics();
+        let mut text = String::new();
+        for _ in 0..200 {
+            text.clear();
+            metrics.encode(&mut text);
+            if sum(&text, "istio_tcp_connections_closed_total", &[]) == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            sum(&text, "istio_tcp_connections_opened_total", &db),
+            1,
+            "{text}"
+        );
+        assert_eq!(
+            sum(&text, "istio_tcp_connections_closed_total", &db),
+            1,
+            "{text}"
+        );
+        // Received from the client: "one\ntwo\nthree\n"; sent to it: each line prefixed "a:".
+        assert_eq!(
+            sum(&text, "istio_tcp_received_bytes_total", &db),
+            14,
+            "{text}"
+        );
+        assert_eq!(sum(&text, "istio_tcp_sent_bytes_total", &db), 20, "{text}");
+        let uf = [
+            "destination_service=\"dead.shop.svc.cluster.local\"",
+            "response_flags=\"UF\"",
+        ];
+        assert_eq!(
+            sum(&text, "istio_tcp_connections_closed_total", &uf),
+            1,
+            "{text}"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn a_long_tcp_connection_reports_its_bytes_before_it_closes() {
+    timeout(LIMIT, async {
+        let echo = Echo::start("a").await;
+        let vip = "127.0.0.86";
+        let port = free_port(vip);
+        let yaml = service("db", vip, port, "tcp", "TCP", &[(echo.port, "a")]);
+        let h = Harness::new(runtime(&yaml, |_| {}));
+        h.vips();
+        let s = connect(SocketAddr::new(vip.parse().expect("ip"), port)).await;
+        let (r, mut w) = s.into_split();
+        let mut r = BufReader::new(r);
+        w.write_all(b"hello\n").await.expect("write");
+        let mut line = String::new();
+        r.read_line(&mut line).await.expect("read");
+        assert_eq!(line, "a:hello\n");
+        // Still open: the bytes arrive with the periodic report (every 5 s).
+        let metrics = h.ctx.http.telemetry().metrics();
+        let mut text = String::new();
+        for _ in 0..80 {
+            text.clear();
+            metrics.encode(&mut text);
+            if sum(&text, "istio_tcp_received_bytes_total", &[]) == 6 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            sum(&text, "istio_tcp_received_bytes_total", &[]),
+            6,
+            "{text}"
+        );
+        assert_eq!(sum(&text, "istio_tcp_sent_bytes_total", &[]), 8, "{text}");
+        assert_eq!(
+            sum(&text, "istio_tcp_connections_closed_total", &[]),
+            0,
+            "{text}"
+        );
+        drop(w);
+    })
+    .await
+    .expect("test timed out");
+}

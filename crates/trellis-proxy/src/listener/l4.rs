@@ -5,17 +5,30 @@
 //! Every outcome is logged once (`tracing`, target `trellis::tcp`) with its Envoy response
 //! flag: no matching route `NR`, unknown destination or no endpoint `UH`, pool limit
 //! `UO` (the client connection is closed at once), connect failure `UF`, resets `UC`/`DC`.
+//! And every connection is counted in Istio's TCP metrics (`istio_tcp_connections_opened`
+//! and `_closed` with that flag, `istio_tcp_sent_bytes` / `_received_bytes`), bytes
+//! reported every [`REPORT_EVERY`] while it lasts and when it ends.
 
 use std::io;
 use std::net::SocketAddr;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::net::TcpStream;
 
 use crate::balance::PickContext;
 use crate::runtime::{PortTarget, Upstream};
 use crate::tcp::{TcpProxyOptions, TcpStats, proxy_tcp};
-use crate::telemetry::ResponseFlag;
+use crate::telemetry::metrics::{LabelSet, RequestProtocol, TcpConnectionMetrics};
+use crate::telemetry::{ResponseFlag, Telemetry};
+
+/// How often a long-lived connection's byte counts reach the metrics (Istio's proxies report
+/// open TCP connections periodically as well, so dashboards see a database session's
+/// traffic before it ends).
+pub(super) const REPORT_EVERY: Duration = Duration::from_secs(5);
+
+/// The name Istio reports captured traffic to addresses outside the mesh under.
+const PASSTHROUGH: &str = "PassthroughCluster";
 
 /// Routes `stream` (headed for `target`, a port of a known service) by its TLS routes when
 /// `sni` names one, else by its TCP routes, and proxies it until both sides are done.
@@ -25,15 +38,17 @@ pub(super) async fn route(
     target: SocketAddr,
     port: &PortTarget,
     sni: Option<&str>,
+    telemetry: &Telemetry,
 ) {
+    let closed = |service: &str, flag: ResponseFlag, reason: &str| {
+        closed(telemetry, peer, target, service, flag, reason);
+    };
     let ip = target.ip();
     let route = sni
         .and_then(|name| port.tls_route(ip, name))
         .or_else(|| port.tcp_route(ip));
     let Some(route) = route else {
         closed(
-            peer,
-            target,
             port.service(),
             ResponseFlag::NoRoute,
             "no TCP route matched",
@@ -43,8 +58,6 @@ pub(super) async fn route(
     let random = rand::random::<u64>();
     let Some(dest) = route.pick(random) else {
         closed(
-            peer,
-            target,
             port.service(),
             ResponseFlag::NoHealthyUpstream,
             "no destination with weight",
@@ -53,8 +66,6 @@ pub(super) async fn route(
     };
     let Some(backend) = dest.backend.as_deref() else {
         closed(
-            peer,
-            target,
             &dest.host,
             ResponseFlag::NoHealthyUpstream,
             "unknown destination service",
@@ -65,6 +76,8 @@ pub(super) async fn route(
         Ok(permit) => permit,
         Err(overflow) => {
             tracing::debug!(target: "trellis::tcp", %peer, %target, service = %dest.host, %overflow, flags = ResponseFlag::UpstreamOverflow.code(), "connection refused");
+            let labels = service_labels(telemetry, &dest.host);
+            count_refused(telemetry, &labels, ResponseFlag::UpstreamOverflow);
             return;
         }
     };
@@ -73,14 +86,12 @@ pub(super) async fn route(
         hash: None,
         now: Instant::now(),
     };
-    let (addr, state) = match backend.pick(&ctx) {
+    let (addr, state, index) = match backend.pick(&ctx) {
         Some(Upstream::Endpoint { index, authority }) => match resolve(authority.as_str()).await {
-            Ok(addr) => (addr, backend.endpoints().get(index)),
+            Ok(addr) => (addr, backend.endpoints().get(index), Some(index)),
             Err(error) => {
                 tracing::debug!(target: "trellis::tcp", %peer, endpoint = %authority, %error, "cannot resolve endpoint");
                 closed(
-                    peer,
-                    target,
                     &dest.host,
                     ResponseFlag::UpstreamConnectionFailure,
                     "endpoint does not resolve",
@@ -88,22 +99,27 @@ pub(super) async fn route(
                 return;
             }
         },
-        Some(Upstream::OriginalDestination) => (target, None),
+        Some(Upstream::OriginalDestination) => (target, None, None),
         None => {
-            closed(
-                peer,
-                target,
-                &dest.host,
-                ResponseFlag::NoHealthyUpstream,
-                "no endpoint",
-            );
+            closed(&dest.host, ResponseFlag::NoHealthyUpstream, "no endpoint");
             return;
         }
     };
     if let Some(s) = state {
         s.start_request();
     }
-    proxy(stream, peer, addr, &dest.options, &dest.host, &route.name).await;
+    let labels = telemetry.labels(Some(backend.labels()), None, index, RequestProtocol::Tcp);
+    let metrics = telemetry.metrics().tcp_opened(&labels);
+    proxy(
+        stream,
+        peer,
+        addr,
+        &dest.options,
+        &dest.host,
+        &route.name,
+        metrics,
+    )
+    .await;
     if let Some(s) = state {
         s.finish_request(None, Instant::now());
     }
@@ -111,14 +127,23 @@ pub(super) async fn route(
 
 /// Istio's PassthroughCluster: captured traffic to an address no service owns goes to
 /// that address unchanged, with default TCP settings.
-pub(super) async fn passthrough(stream: TcpStream, peer: SocketAddr, target: SocketAddr) {
+pub(super) async fn passthrough(
+    stream: TcpStream,
+    peer: SocketAddr,
+    target: SocketAddr,
+    telemetry: &Telemetry,
+) {
+    let labels = service_labels(telemetry, PASSTHROUGH);
+    let metrics = telemetry.metrics().tcp_opened(&labels);
+    let opts = TcpProxyOptions::default();
     proxy(
         stream,
         peer,
         target,
-        &TcpProxyOptions::default(),
-        "PassthroughCluster",
+        &opts,
+        PASSTHROUGH,
         "passthrough",
+        metrics,
     )
     .await;
 }
@@ -130,21 +155,76 @@ async fn proxy(
     opts: &TcpProxyOptions,
     service: &str,
     route: &str,
+    metrics: TcpConnectionMetrics,
 ) {
     let stats = TcpStats::default();
-    match proxy_tcp(stream, upstream, opts, &stats).await {
+    let work = proxy_tcp(stream, upstream, opts, &stats);
+    tokio::pin!(work);
+    let every = tokio::time::interval_at(tokio::time::Instant::now() + REPORT_EVERY, REPORT_EVERY);
+    tokio::pin!(every);
+    let mut reported = Reported::default();
+    let result = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = every.tick() => reported.add(&metrics, &stats),
+        }
+    };
+    reported.add(&metrics, &stats);
+    match result {
         Ok((sent, received)) => {
             tracing::debug!(target: "trellis::tcp", %peer, %upstream, %service, %route, sent, received, "connection closed");
+            metrics.close(Default::default());
         }
         Err(error) => {
-            let flags = error.response_flag().map_or("-", ResponseFlag::code);
+            let flag = error.response_flag();
+            let flags = flag.map_or("-", ResponseFlag::code);
             tracing::debug!(target: "trellis::tcp", %peer, %upstream, %service, %route, sent = stats.sent(), received = stats.received(), flags, %error, "connection failed");
+            metrics.close(flag.map(Into::into).unwrap_or_default());
         }
     }
 }
 
-fn closed(peer: SocketAddr, target: SocketAddr, service: &str, flag: ResponseFlag, reason: &str) {
+/// The byte counts of one connection already added to the metrics.
+#[derive(Debug, Default)]
+struct Reported {
+    sent: u64,
+    received: u64,
+}
+
+impl Reported {
+    /// Adds what `stats` counted since the last report.
+    fn add(&mut self, metrics: &TcpConnectionMetrics, stats: &TcpStats) {
+        let (sent, received) = (stats.sent(), stats.received());
+        metrics.sent(sent - self.sent);
+        metrics.received(received - self.received);
+        (self.sent, self.received) = (sent, received);
+    }
+}
+
+/// A connection the proxy closed without proxying: logged, and counted as opened and
+/// closed with `flag`.
+fn closed(
+    telemetry: &Telemetry,
+    peer: SocketAddr,
+    target: SocketAddr,
+    service: &str,
+    flag: ResponseFlag,
+    reason: &str,
+) {
     tracing::debug!(target: "trellis::tcp", %peer, %target, %service, flags = flag.code(), reason, "connection closed by proxy");
+    let labels = service_labels(telemetry, service);
+    count_refused(telemetry, &labels, flag);
+}
+
+/// Counts a connection the proxy refused as opened and closed with `flag`.
+fn count_refused(telemetry: &Telemetry, labels: &LabelSet, flag: ResponseFlag) {
+    telemetry.metrics().tcp_opened(labels).close(flag.into());
+}
+
+/// The TCP label set for `service` when no endpoint was chosen (an empty host: unknown).
+fn service_labels<'a>(telemetry: &'a Telemetry, service: &str) -> std::borrow::Cow<'a, LabelSet> {
+    let host: Option<Arc<str>> = (!service.is_empty()).then(|| service.into());
+    telemetry.labels(None, host.as_ref(), None, RequestProtocol::Tcp)
 }
 
 /// An endpoint authority as a socket address: parsed when it is `ip:port`, resolved

@@ -76,7 +76,7 @@ impl Source {
     }
 
     /// Both label sets (HTTP, gRPC) for a destination.
-    pub(crate) fn label_sets(&self, dest: &DestinationLabels) -> [LabelSet; 2] {
+    pub(crate) fn label_sets(&self, dest: &DestinationLabels) -> ProtocolSets {
         let s = &self.identity;
         let peer = PeerLabels {
             source_workload: s.workload.clone(),
@@ -102,7 +102,23 @@ impl Source {
                 SecurityPolicy::Unknown,
             )
         };
-        [set(RequestProtocol::Http), set(RequestProtocol::Grpc)]
+        [
+            set(RequestProtocol::Http),
+            set(RequestProtocol::Grpc),
+            set(RequestProtocol::Tcp),
+        ]
+    }
+}
+
+/// One label set per [`RequestProtocol`], indexed by [`protocol_index`].
+pub(crate) type ProtocolSets = [LabelSet; 3];
+
+/// Where a protocol's label set sits in [`ProtocolSets`].
+pub(crate) fn protocol_index(protocol: RequestProtocol) -> usize {
+    match protocol {
+        RequestProtocol::Http => 0,
+        RequestProtocol::Grpc => 1,
+        RequestProtocol::Tcp => 2,
     }
 }
 
@@ -190,9 +206,9 @@ fn or_unknown(s: &str) -> String {
 #[derive(Debug)]
 struct Resolved {
     source: u64,
-    endpoints: Box<[[LabelSet; 2]]>,
+    endpoints: Box<[ProtocolSets]>,
     /// For passthrough requests (no endpoint of ours).
-    none: [LabelSet; 2],
+    none: ProtocolSets,
 }
 
 /// The telemetry facts of one backend's endpoints: their `destination_*` labels and addresses
@@ -236,7 +252,7 @@ impl BackendLabels {
         index: Option<usize>,
         protocol: RequestProtocol,
     ) -> Cow<'_, LabelSet> {
-        let p = usize::from(protocol == RequestProtocol::Grpc);
+        let p = protocol_index(protocol);
         let resolved = self.resolved.get_or_init(|| Resolved {
             source: source.id,
             endpoints: self
@@ -256,8 +272,12 @@ impl BackendLabels {
         let dest = index
             .and_then(|i| self.endpoints.get(i))
             .map_or(&self.service, |(d, _)| d);
-        let [http, grpc] = source.label_sets(dest);
-        Cow::Owned(if p == 1 { grpc } else { http })
+        let [http, grpc, tcp] = source.label_sets(dest);
+        Cow::Owned(match protocol {
+            RequestProtocol::Http => http,
+            RequestProtocol::Grpc => grpc,
+            RequestProtocol::Tcp => tcp,
+        })
     }
 }
 

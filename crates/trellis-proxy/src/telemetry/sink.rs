@@ -8,7 +8,9 @@ use std::sync::{Arc, PoisonError, RwLock};
 
 use super::access_log::{AccessLogConfig, AccessLogError, AccessLogWriter, LogEntry};
 use super::metrics::{LabelSet, ProxyMetrics, RequestProtocol};
-use super::peers::{BackendLabels, DestinationLabels, Source, SourceIdentity};
+use super::peers::{
+    BackendLabels, DestinationLabels, ProtocolSets, Source, SourceIdentity, protocol_index,
+};
 
 /// Services whose label sets are cached for requests that reached a service but no backend;
 /// beyond it (many reloads with renamed services) such requests build their labels each time.
@@ -20,10 +22,10 @@ pub struct Telemetry {
     metrics: Arc<ProxyMetrics>,
     source: Source,
     access_log: Option<AccessLogWriter>,
-    /// Destination unknown (no service matched, `NR`): HTTP and gRPC.
-    unknown: [LabelSet; 2],
+    /// Destination unknown (no service matched, `NR`), per protocol.
+    unknown: ProtocolSets,
     /// Service known but no backend chosen (e.g. `UH`), by service host.
-    service_only: RwLock<HashMap<Arc<str>, [LabelSet; 2]>>,
+    service_only: RwLock<HashMap<Arc<str>, ProtocolSets>>,
 }
 
 impl Telemetry {
@@ -74,7 +76,7 @@ impl Telemetry {
         endpoint: Option<usize>,
         protocol: RequestProtocol,
     ) -> Cow<'a, LabelSet> {
-        let p = usize::from(protocol == RequestProtocol::Grpc);
+        let p = protocol_index(protocol);
         if let Some(b) = backend {
             return b.label_set(&self.source, endpoint, protocol);
         }
