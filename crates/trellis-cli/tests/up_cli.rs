@@ -30,13 +30,7 @@ fn explicit_mode_runs_the_shop_with_canary_header_routing_live_edits_and_clean_s
     assert_eq!(status, 200, "{body}\n{}", run.logs());
     let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     assert_eq!(v["service"], "orders");
-    let upstream: Vec<&str> = v["upstream"]
-        .as_array()
-        .expect("upstream list")
-        .iter()
-        .filter_map(|u| u["service"].as_str())
-        .collect();
-    assert_eq!(upstream, ["inventory", "payments"], "{body}");
+    assert_eq!(upstream_services(&v), ["inventory", "payments"], "{body}");
     // `/` goes to the frontend, which calls orders.
     let (_, body) = http_get(gw, "shop.local", "/", &[]);
     assert_eq!(service_of(&body), "frontend", "{body}");
@@ -216,13 +210,7 @@ fn transparent_mode_meshes_an_unmodified_client_and_leaves_nothing_behind() {
         (v["service"].as_str(), v["path"].as_str()),
         (Some("orders"), Some("/inside"))
     );
-    let upstream: Vec<&str> = v["upstream"]
-        .as_array()
-        .expect("list")
-        .iter()
-        .filter_map(|u| u["service"].as_str())
-        .collect();
-    assert_eq!(upstream, ["inventory", "payments"], "{body}");
+    assert_eq!(upstream_services(&v), ["inventory", "payments"], "{body}");
     // The frontend's sidecar saw the call (it was captured, not passed by).
     let frontend = run
         .table
@@ -279,4 +267,14 @@ fn down_cleans_up_after_a_killed_up() {
     down(&["--net-prefix", "trlkill"], &run.state);
     wait_all_gone(&pids);
     assert_no_leftovers("trlkill");
+}
+
+/// The services a demo answer says it called, in order.
+fn upstream_services(answer: &serde_json::Value) -> Vec<&str> {
+    answer["upstream"]
+        .as_array()
+        .expect("an upstream list")
+        .iter()
+        .filter_map(|u| u["service"].as_str())
+        .collect()
 }

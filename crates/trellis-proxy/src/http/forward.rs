@@ -299,18 +299,28 @@ async fn forward(
     resp.map(Either::Left)
 }
 
-/// Copies every header value into an allocation of its own, for headers about to be sent
-/// over HTTP/2. A parsed value shares the read buffer of the connection it came from, and
+/// Copies the header values into one fresh buffer, for headers about to be sent over
+/// HTTP/2. A parsed value shares the read buffer of the connection it came from, and
 /// HTTP/2's HPACK table keeps the values it indexes (a new `date` every second, every new
 /// `content-length`) for the life of the connection — and with each, a whole read buffer
 /// (8 KiB to 128 KiB). Measured under sustained h2c load: ~7 MB held at 32 connections.
+/// After the copy an indexed value keeps only this response's header values alive (one
+/// allocation per response, usually a few hundred bytes).
 fn detach_values(headers: &mut HeaderMap) {
+    let total = headers.values().map(|v| v.len()).sum();
+    let mut copy = bytes::BytesMut::with_capacity(total);
+    for value in headers.values() {
+        copy.extend_from_slice(value.as_bytes());
+    }
+    let copy = copy.freeze();
+    let mut at = 0;
     for value in headers.values_mut() {
-        let sensitive = value.is_sensitive();
-        if let Ok(mut copy) = header::HeaderValue::from_bytes(value.as_bytes()) {
-            copy.set_sensitive(sensitive);
-            *value = copy;
+        let end = at + value.len();
+        if let Ok(mut detached) = header::HeaderValue::from_maybe_shared(copy.slice(at..end)) {
+            detached.set_sensitive(value.is_sensitive());
+            *value = detached;
         }
+        at = end;
     }
 }
 

@@ -40,7 +40,7 @@ pub(super) async fn route(
     sni: Option<&str>,
     telemetry: &Telemetry,
 ) {
-    let closed = |service: &str, flag: ResponseFlag, reason: &str| {
+    let refuse = |service: &str, flag: ResponseFlag, reason: &str| {
         closed(telemetry, peer, target, service, flag, reason);
     };
     let ip = target.ip();
@@ -48,7 +48,7 @@ pub(super) async fn route(
         .and_then(|name| port.tls_route(ip, name))
         .or_else(|| port.tcp_route(ip));
     let Some(route) = route else {
-        closed(
+        refuse(
             port.service(),
             ResponseFlag::NoRoute,
             "no TCP route matched",
@@ -57,7 +57,7 @@ pub(super) async fn route(
     };
     let random = rand::random::<u64>();
     let Some(dest) = route.pick(random) else {
-        closed(
+        refuse(
             port.service(),
             ResponseFlag::NoHealthyUpstream,
             "no destination with weight",
@@ -65,7 +65,7 @@ pub(super) async fn route(
         return;
     };
     let Some(backend) = dest.backend.as_deref() else {
-        closed(
+        refuse(
             &dest.host,
             ResponseFlag::NoHealthyUpstream,
             "unknown destination service",
@@ -91,7 +91,7 @@ pub(super) async fn route(
             Ok(addr) => (addr, backend.endpoints().get(index), Some(index)),
             Err(error) => {
                 tracing::debug!(target: "trellis::tcp", %peer, endpoint = %authority, %error, "cannot resolve endpoint");
-                closed(
+                refuse(
                     &dest.host,
                     ResponseFlag::UpstreamConnectionFailure,
                     "endpoint does not resolve",
@@ -101,7 +101,7 @@ pub(super) async fn route(
         },
         Some(Upstream::OriginalDestination) => (target, None, None),
         None => {
-            closed(&dest.host, ResponseFlag::NoHealthyUpstream, "no endpoint");
+            refuse(&dest.host, ResponseFlag::NoHealthyUpstream, "no endpoint");
             return;
         }
     };

@@ -64,13 +64,13 @@ fn outcome(code: u16, millis_x10: u64, req: u64, resp: u64) -> RequestOutcome {
     }
 }
 
-fn encoded(m: &ProxyMetrics) -> String {
+pub(super) fn encoded(m: &ProxyMetrics) -> String {
     let mut out = String::new();
     m.encode(&mut out);
     out
 }
 
-fn assert_lines(out: &str, expected: &[String]) {
+pub(super) fn assert_lines(out: &str, expected: &[String]) {
     for line in expected {
         assert!(
             out.lines().any(|l| l == line),

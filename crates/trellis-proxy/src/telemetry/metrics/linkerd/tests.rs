@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use crate::telemetry::flags::{ResponseFlag, ResponseFlags};
+use crate::telemetry::metrics::tests::{assert_lines, encoded};
 use crate::telemetry::metrics::{
     LabelSet, MetricsConfig, MetricsNames, PeerLabels, ProxyMetrics, Reporter, RequestOutcome,
     RequestProtocol, SecurityPolicy,
@@ -34,21 +35,6 @@ fn outcome(code: u16, grpc_status: Option<u16>, micros: u64) -> RequestOutcome {
         duration: Duration::from_micros(micros),
         request_bytes: 0,
         response_bytes: 0,
-    }
-}
-
-fn encoded(m: &ProxyMetrics) -> String {
-    let mut out = String::new();
-    m.encode(&mut out);
-    out
-}
-
-fn assert_lines(out: &str, expected: &[String]) {
-    for line in expected {
-        assert!(
-            out.lines().any(|l| l == line),
-            "missing line:\n{line}\nin:\n{out}"
-        );
     }
 }
 
