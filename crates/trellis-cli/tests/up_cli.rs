@@ -60,6 +60,22 @@ fn explicit_mode_runs_the_shop_with_canary_header_routing_live_edits_and_clean_s
         reports("response_total{", "dst_service=\"orders\""),
         "{stats}"
     );
+    // Its inbound side reports the gateway's calls as the destination, naming the caller
+    // (recorded as the last byte leaves: poll briefly).
+    let from_gateway = "reporter=\"destination\",source_workload=\"ingressgateway\"";
+    let named = (0..100).any(|_| {
+        let stats = http_get(admin, "x", "/stats/prometheus", &[]).1;
+        let found = stats.lines().any(|l| {
+            l.starts_with("istio_requests_total{")
+                && l.contains(from_gateway)
+                && l.contains("destination_workload=\"frontend-0\"")
+        });
+        if !found {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        found
+    });
+    assert!(named, "{stats}");
 
     // The canary: 90/10 between v1 (two replicas) and v2, over 1,000 requests.
     let versions = many(gw, "/orders", &[], 1000);

@@ -17,6 +17,7 @@ mod exchange;
 pub mod fault;
 mod forward;
 mod guard;
+mod inbound;
 mod local;
 pub mod mirror;
 mod observe;
@@ -24,6 +25,7 @@ pub mod rewrite;
 mod upgrade;
 
 pub use exchange::Exchange;
+pub use inbound::InboundTarget;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -110,6 +112,19 @@ pub struct HttpProxy {
     telemetry: Arc<Telemetry>,
     /// Set by [`HttpProxy::drain`]: connections finish their current request and close.
     draining: watch::Sender<bool>,
+    /// Connections to the local application, for the inbound side (`inbound`).
+    inbound_pools: inbound::InboundPools,
+}
+
+/// How a connection's requests are handled (cloned per request: free but for inbound).
+#[derive(Clone)]
+enum Scope {
+    /// Routed by service host (a sidecar's outbound side).
+    Outbound,
+    /// Routed by the virtual hosts of the gateway port it arrived on.
+    Gateway(u16),
+    /// Handed to the local application (a sidecar's inbound side).
+    Inbound(Arc<InboundTarget>),
 }
 
 impl HttpProxy {
@@ -129,6 +144,7 @@ impl HttpProxy {
             conn_timeouts: guard::Timeouts::from(opts),
             telemetry: Arc::clone(&opts.telemetry),
             draining: watch::Sender::new(false),
+            inbound_pools: inbound::InboundPools::default(),
         })
     }
 
@@ -139,7 +155,7 @@ impl HttpProxy {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        self.serve_scoped(io, peer, None).await;
+        self.serve_scoped(io, peer, Scope::Outbound).await;
     }
 
     /// Serves a connection accepted on gateway port `port`: requests are routed by the
@@ -148,10 +164,23 @@ impl HttpProxy {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        self.serve_scoped(io, peer, Some(port)).await;
+        self.serve_scoped(io, peer, Scope::Gateway(port)).await;
     }
 
-    async fn serve_scoped<I>(self: Arc<Self>, io: I, peer: SocketAddr, gateway_port: Option<u16>)
+    /// Serves a connection from the inbound listener: every request goes to `target`'s
+    /// application and is reported as the destination (see `inbound`).
+    pub async fn serve_inbound_connection<I>(
+        self: Arc<Self>,
+        io: I,
+        peer: SocketAddr,
+        target: Arc<InboundTarget>,
+    ) where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.serve_scoped(io, peer, Scope::Inbound(target)).await;
+    }
+
+    async fn serve_scoped<I>(self: Arc<Self>, io: I, peer: SocketAddr, scope: Scope)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
@@ -161,14 +190,22 @@ impl HttpProxy {
         let svc = service_fn(move |req| {
             let proxy = Arc::clone(&proxy);
             let in_flight = in_flight.enter();
+            let scope = scope.clone();
             async move {
                 let _in_flight = in_flight;
                 let mut req = req;
                 // Reports the request when its response body ends, or with `DC` when the
                 // client goes away first (this future or the body dropped).
                 let mut obs = observe::Observation::start(proxy, &mut req, peer);
-                obs.exchange.gateway_port = gateway_port;
-                let resp = forward::handle(&obs.proxy, req, &mut obs.exchange).await;
+                let ex = &mut obs.exchange;
+                let resp = match &scope {
+                    Scope::Outbound => forward::handle(&obs.proxy, req, ex).await,
+                    Scope::Gateway(port) => {
+                        ex.gateway_port = Some(*port);
+                        forward::handle(&obs.proxy, req, ex).await
+                    }
+                    Scope::Inbound(target) => inbound::handle(&obs.proxy, req, ex, target).await,
+                };
                 Ok::<_, Infallible>(obs.respond(resp))
             }
         });

@@ -5,6 +5,7 @@
 pub mod access_log;
 pub mod flags;
 pub mod metrics;
+pub mod peer_header;
 pub mod peers;
 pub mod request_id;
 mod sink;

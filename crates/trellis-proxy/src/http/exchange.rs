@@ -5,6 +5,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use ::http::HeaderValue;
+
 use crate::runtime::Backend;
 use crate::telemetry::flags::ResponseFlags;
 
@@ -28,4 +30,16 @@ pub struct Exchange {
     pub attempts: u32,
     /// Flags raised by the proxy for this request (also set for local replies).
     pub flags: ResponseFlags,
+    /// Set when the request arrived on the inbound side: it is reported with
+    /// `reporter="destination"`.
+    pub inbound: Option<Inbound>,
+}
+
+/// What the inbound side knows of a request it hands to the local application.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The caller's peer header (`x-trellis-peer`), as received.
+    pub caller: Option<HeaderValue>,
+    /// The application's `ip:port` (the access log's upstream host).
+    pub app: Arc<str>,
 }

@@ -16,7 +16,7 @@ use super::{Exchange, HttpProxy, ProxyBody, attempt, cors, local, mirror, upgrad
 use crate::balance::PickContext;
 use crate::route::RequestView;
 use crate::runtime::{Backend, RouteRuntime, Upstream};
-use crate::telemetry::{RequestId, ResponseFlag, request_id};
+use crate::telemetry::{RequestId, ResponseFlag, peer_header, request_id};
 
 /// Connection-specific headers a proxy must not forward (RFC 9110 §7.6.1).
 static HOP_BY_HOP: [HeaderName; 6] = [
@@ -222,6 +222,15 @@ async fn forward(
     if let Some(u) = &upgrade {
         u.restore(req.headers_mut());
     }
+    // Who is calling, for the destination's metrics; only inside the mesh.
+    match proxy.telemetry.peer_header() {
+        Some(me) if decision.backend.in_mesh() => {
+            req.headers_mut().insert(&peer_header::HEADER, me.clone());
+        }
+        _ => {
+            req.headers_mut().remove(&peer_header::HEADER);
+        }
+    }
     let rewrite = route.rewrite.as_ref();
     if let Some(a) = rewrite.and_then(|rw| rw.authority()) {
         req.headers_mut().insert(header::HOST, a.clone());
@@ -306,7 +315,7 @@ async fn forward(
 /// (8 KiB to 128 KiB). Measured under sustained h2c load: ~7 MB held at 32 connections.
 /// After the copy an indexed value keeps only this response's header values alive (one
 /// allocation per response, usually a few hundred bytes).
-fn detach_values(headers: &mut HeaderMap) {
+pub(super) fn detach_values(headers: &mut HeaderMap) {
     let total = headers.values().map(|v| v.len()).sum();
     let mut copy = bytes::BytesMut::with_capacity(total);
     for value in headers.values() {
@@ -325,7 +334,7 @@ fn detach_values(headers: &mut HeaderMap) {
 }
 
 /// Removes connection-specific headers, keeping `te: trailers` (gRPC needs it end to end).
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let trailers = headers
         .get(header::TE)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));

@@ -8,6 +8,7 @@
 //! the steady state: label sets come prepared from the backend, and access-log facts are
 //! reference-counted clones handed to the writer thread.
 
+use std::borrow::Cow;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -145,12 +146,19 @@ impl Observation {
         let duration = self.started.elapsed();
         let telemetry = &self.proxy.telemetry;
         let metrics = telemetry.metrics();
-        let labels = telemetry.labels(
-            ex.backend.as_deref().map(|b| b.labels()),
-            ex.service.as_ref(),
-            ex.endpoint,
-            self.protocol,
-        );
+        let labels = match &ex.inbound {
+            Some(inbound) => Cow::Owned(telemetry.inbound_labels(
+                ex.service.as_ref(),
+                inbound.caller.as_ref(),
+                self.protocol,
+            )),
+            None => telemetry.labels(
+                ex.backend.as_deref().map(|b| b.labels()),
+                ex.service.as_ref(),
+                ex.endpoint,
+                self.protocol,
+            ),
+        };
         metrics.record_request(
             &labels,
             &RequestOutcome {
@@ -169,8 +177,9 @@ impl Observation {
         let Some(facts) = self.log.take() else {
             return;
         };
-        let upstream_host = match (&ex.backend, ex.endpoint) {
-            (Some(b), Some(i)) => b.labels().address(i).cloned(),
+        let upstream_host = match (&ex.backend, ex.endpoint, &ex.inbound) {
+            (Some(b), Some(i), _) => b.labels().address(i).cloned(),
+            (_, _, Some(inbound)) if ex.attempts > 0 => Some(Arc::clone(&inbound.app)),
             _ => None,
         };
         telemetry.log(LogEntry {

@@ -2,27 +2,29 @@
 //! capture the target is the connection's original destination (the pod's own
 //! `ip:port`); without it, a configured local application address.
 //!
-//! Bytes are forwarded as they are, whatever the protocol: HTTP/1.1, h2, WebSocket and
-//! opaque TCP reach the application unchanged. Nothing on the inbound side depends on the
-//! protocol yet (inbound authorization and request metrics come with capture), so no
-//! detection runs: sniffing would only delay server-first protocols by the detection
-//! timeout.
+//! The address the client dialed (the original destination, or the listener's own address
+//! in explicit mode) names the service port it belongs to, as an endpoint of that service.
+//! Ports declared (or detected) as HTTP are served by the HTTP stack's inbound side
+//! ([`HttpProxy::serve_inbound_connection`](crate::http::HttpProxy::serve_inbound_connection)):
+//! each request is reported with `reporter="destination"` and handed to the application in
+//! the client's protocol. Everything else — declared TCP, TLS, a port no service owns — is
+//! forwarded byte for byte and counted in the TCP metrics. Ports declared TCP are never
+//! sniffed, so server-first protocols pay no detection delay.
 
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 
 use super::outbound::original_dst;
-use super::{ListenerContext, accept_loop};
-use crate::tcp::{TcpProxyOptions, TcpStats, proxy_tcp};
+use super::{ListenerContext, accept_loop, l4};
+use crate::detect::{DetectPlan, Detected, detect_with_plan};
 
 /// Accepts connections for the local workload and forwards them to it.
 pub struct InboundListener {
     listener: TcpListener,
     app: Option<SocketAddr>,
-    opts: Arc<TcpProxyOptions>,
     ctx: Arc<ListenerContext>,
 }
 
@@ -35,12 +37,7 @@ impl InboundListener {
         app: Option<SocketAddr>,
         ctx: Arc<ListenerContext>,
     ) -> InboundListener {
-        InboundListener {
-            listener,
-            app,
-            opts: Arc::new(TcpProxyOptions::default()),
-            ctx,
-        }
+        InboundListener { listener, app, ctx }
     }
 
     /// The address the listener is bound to.
@@ -51,32 +48,62 @@ impl InboundListener {
     /// Serves until the context's shutdown signal; connections already accepted continue.
     pub async fn run(self) -> io::Result<()> {
         let app = self.app;
-        let opts = self.opts;
+        let ctx = Arc::clone(&self.ctx);
         accept_loop(self.listener, self.ctx, move |stream, peer| {
-            let opts = Arc::clone(&opts);
+            let ctx = Arc::clone(&ctx);
             async move {
-                let target = match (original_dst(&stream), stream.local_addr()) {
-                    (Some(original), Ok(local)) if original != local => original,
-                    _ => match app {
-                        Some(app) => app,
-                        None => {
+                let local = stream.local_addr().ok();
+                let (target, dialed) = match (original_dst(&stream), local) {
+                    (Some(original), Some(local)) if original != local => (original, original),
+                    _ => match (app, local) {
+                        (Some(app), Some(local)) => (app, local),
+                        _ => {
                             tracing::debug!(target: "trellis::inbound", %peer, "connection was not captured and no application address is set; closing");
                             return;
                         }
                     },
                 };
-                let stats = TcpStats::default();
-                match proxy_tcp(stream, target, &opts, &stats).await {
-                    Ok((sent, received)) => {
-                        tracing::debug!(target: "trellis::inbound", %peer, %target, sent, received, "connection closed");
-                    }
-                    Err(error) => {
-                        let flags = error.response_flag().map_or("-", crate::telemetry::ResponseFlag::code);
-                        tracing::debug!(target: "trellis::inbound", %peer, %target, flags, %error, "connection failed");
-                    }
-                }
+                serve(&ctx, stream, peer, target, dialed).await;
             }
         })
         .await
     }
+}
+
+/// Serves one connection for the application at `target`, dialed by the client as
+/// `dialed`: HTTP through the inbound HTTP side when the port is (or sniffs as) HTTP,
+/// bytes otherwise.
+async fn serve(
+    ctx: &Arc<ListenerContext>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    target: SocketAddr,
+    dialed: SocketAddr,
+) {
+    let runtime = Arc::clone(&ctx.runtime.borrow());
+    let port = runtime.tcp_targets().lookup(dialed);
+    let service = port.map(|p| p.service());
+    let plan = port.map_or(DetectPlan::Opaque, |p| p.plan());
+    let detected = match plan {
+        DetectPlan::Opaque | DetectPlan::Tls => Detected::Opaque,
+        plan => match detect_with_plan(&stream, plan, &ctx.detect).await {
+            Ok(d) => d,
+            Err(error) => {
+                tracing::debug!(target: "trellis::inbound", %peer, %target, %error, "connection failed during detection");
+                return;
+            }
+        },
+    };
+    let http2 = match detected {
+        Detected::Http1 => false,
+        Detected::Http2 => true,
+        Detected::Tls { .. } | Detected::Opaque => {
+            l4::inbound(stream, peer, target, service, ctx.http.telemetry()).await;
+            return;
+        }
+    };
+    let port = port.map_or(dialed.port(), |p| p.port());
+    let http = Arc::clone(&ctx.http);
+    let inbound = http.inbound_target(target, service, port, http2);
+    http.serve_inbound_connection(stream, peer, inbound).await;
 }

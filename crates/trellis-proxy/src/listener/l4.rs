@@ -148,6 +148,25 @@ pub(super) async fn passthrough(
     .await;
 }
 
+/// A connection for the local application at `app` that is not served as HTTP: proxied
+/// byte for byte and counted with `reporter="destination"` under `service` (the port's
+/// service, when the address belongs to one). Opaque TCP carries no peer header, so the
+/// caller is `unknown` (Istio learns it from the mTLS handshake, which comes with mTLS).
+pub(super) async fn inbound(
+    stream: TcpStream,
+    peer: SocketAddr,
+    app: SocketAddr,
+    service: Option<&str>,
+    telemetry: &Telemetry,
+) {
+    let host: Option<Arc<str>> = service.map(Arc::from);
+    let labels = telemetry.inbound_labels(host.as_ref(), None, RequestProtocol::Tcp);
+    let metrics = telemetry.metrics().tcp_opened(&labels);
+    let opts = TcpProxyOptions::default();
+    let service = service.unwrap_or("-");
+    proxy(stream, peer, app, &opts, service, "inbound", metrics).await;
+}
+
 async fn proxy(
     stream: TcpStream,
     peer: SocketAddr,

@@ -58,6 +58,9 @@ pub struct Backend {
     balancer: Balancer,
     authorities: Box<[Authority]>,
     http2: bool,
+    /// The service is inside the mesh (not a `MESH_EXTERNAL` ServiceEntry): requests carry
+    /// the peer header.
+    in_mesh: bool,
     limits: ConnectionPoolLimits,
     /// Upstream connections to the endpoints, under the effective `connectionPool`.
     upstream: UpstreamPool,
@@ -100,6 +103,12 @@ impl Backend {
     /// Whether the upstream speaks HTTP/2 without negotiation (port protocol HTTP2/gRPC).
     pub fn http2(&self) -> bool {
         self.http2
+    }
+
+    /// Whether the service is inside the mesh, so its proxies may read who is calling
+    /// (`MESH_EXTERNAL` ServiceEntries are not).
+    pub fn in_mesh(&self) -> bool {
+        self.in_mesh
     }
 
     /// The pooled upstream connections every request to this backend is sent over.
@@ -217,6 +226,7 @@ impl BackendSet {
                     balancer,
                     authorities,
                     http2,
+                    in_mesh: !service.is_external(),
                     limits,
                     upstream,
                     labels,

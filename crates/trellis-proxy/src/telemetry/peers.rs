@@ -11,6 +11,7 @@ use std::sync::{Arc, OnceLock};
 use trellis_model::{Endpoint, Service, Workload};
 
 use super::metrics::{LabelSet, PeerLabels, Reporter, RequestProtocol, SecurityPolicy};
+use super::peer_header::Caller;
 
 /// Istio's value for a label the reporter cannot know.
 pub const UNKNOWN: &str = "unknown";
@@ -100,6 +101,49 @@ impl Source {
                 Reporter::Source,
                 protocol,
                 SecurityPolicy::Unknown,
+            )
+        };
+        [
+            set(RequestProtocol::Http),
+            set(RequestProtocol::Grpc),
+            set(RequestProtocol::Tcp),
+        ]
+    }
+}
+
+impl Source {
+    /// The label sets this proxy reports as the server side (`reporter="destination"`):
+    /// `caller` as the source, this workload as the destination, `service` (its FQDN, when
+    /// the port belongs to one) as the destination service. Plaintext, so the security
+    /// policy is `none` and both principals are `unknown`, as Istio reports without mTLS.
+    pub(crate) fn inbound_label_sets(
+        &self,
+        service: Option<&str>,
+        caller: &Caller,
+    ) -> ProtocolSets {
+        let s = &self.identity;
+        let svc = DestinationLabels::service_host(service.unwrap_or(UNKNOWN));
+        let peer = PeerLabels {
+            source_workload: caller.workload.clone(),
+            source_workload_namespace: caller.namespace.clone(),
+            source_principal: UNKNOWN.to_owned(),
+            source_app: caller.app.clone(),
+            source_version: caller.version.clone(),
+            destination_workload: s.workload.clone(),
+            destination_workload_namespace: s.namespace.clone(),
+            destination_principal: UNKNOWN.to_owned(),
+            destination_app: s.app.clone(),
+            destination_version: s.version.clone(),
+            destination_service: svc.service,
+            destination_service_name: svc.service_name,
+            destination_service_namespace: svc.service_namespace,
+        };
+        let set = |protocol| {
+            LabelSet::new(
+                peer.clone(),
+                Reporter::Destination,
+                protocol,
+                SecurityPolicy::None,
             )
         };
         [

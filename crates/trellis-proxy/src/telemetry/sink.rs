@@ -6,8 +6,11 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError, RwLock};
 
+use http::HeaderValue;
+
 use super::access_log::{AccessLogConfig, AccessLogError, AccessLogWriter, LogEntry};
 use super::metrics::{LabelSet, ProxyMetrics, RequestProtocol};
+use super::peer_header::{self, Caller};
 use super::peers::{
     BackendLabels, DestinationLabels, ProtocolSets, Source, SourceIdentity, protocol_index,
 };
@@ -15,6 +18,14 @@ use super::peers::{
 /// Services whose label sets are cached for requests that reached a service but no backend;
 /// beyond it (many reloads with renamed services) such requests build their labels each time.
 const MAX_SERVICE_ONLY: usize = 4096;
+
+/// (service, caller) pairs whose inbound label sets are cached; beyond it (a client sending
+/// ever new peer headers) requests build their labels each time, and the metric families'
+/// own bound turns new series into the overflow series.
+const MAX_INBOUND: usize = 4096;
+
+/// Inbound label sets are cached by the destination service and the raw peer header.
+type InboundKey = (Option<Arc<str>>, Option<HeaderValue>);
 
 /// The reporting side of a listener: Istio's metrics, the proxy's counters and the access log.
 #[derive(Debug)]
@@ -26,6 +37,10 @@ pub struct Telemetry {
     unknown: ProtocolSets,
     /// Service known but no backend chosen (e.g. `UH`), by service host.
     service_only: RwLock<HashMap<Arc<str>, ProtocolSets>>,
+    /// The peer header this proxy sends upstream (`None`: its identity is unknown).
+    peer_header: Option<HeaderValue>,
+    /// The server side's label sets (`reporter="destination"`), by service and caller.
+    inbound: RwLock<HashMap<InboundKey, ProtocolSets>>,
 }
 
 impl Telemetry {
@@ -36,6 +51,7 @@ impl Telemetry {
         source: SourceIdentity,
         access_log: &AccessLogConfig,
     ) -> Result<Telemetry, AccessLogError> {
+        let peer_header = peer_header::encode(&source);
         let source = Source::new(source);
         let unknown = source.label_sets(&DestinationLabels::unknown());
         Ok(Telemetry {
@@ -44,6 +60,8 @@ impl Telemetry {
             access_log: AccessLogWriter::start(access_log)?,
             unknown,
             service_only: RwLock::new(HashMap::new()),
+            peer_header,
+            inbound: RwLock::new(HashMap::new()),
         })
     }
 
@@ -107,6 +125,49 @@ impl Telemetry {
     }
 }
 
+impl Telemetry {
+    /// The `x-trellis-peer` value this proxy puts on requests to services in the mesh, so
+    /// their proxies can name it in `reporter="destination"` metrics (see
+    /// [`peer_header`](super::peer_header)); `None` when its identity is unknown.
+    pub fn peer_header(&self) -> Option<&HeaderValue> {
+        self.peer_header.as_ref()
+    }
+
+    /// The label set of a request (or TCP connection) this proxy served as the destination:
+    /// for `service` (the port's service, when known), from the caller named by `caller` (a
+    /// peer header; absent or malformed: `unknown`). Cached by both, so the steady state
+    /// parses and builds nothing.
+    pub fn inbound_labels(
+        &self,
+        service: Option<&Arc<str>>,
+        caller: Option<&HeaderValue>,
+        protocol: RequestProtocol,
+    ) -> LabelSet {
+        let p = protocol_index(protocol);
+        let key: InboundKey = (service.cloned(), caller.cloned());
+        if let Some(sets) = self
+            .inbound
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return sets[p].clone();
+        }
+        let parsed = caller
+            .and_then(Caller::parse)
+            .unwrap_or_else(Caller::unknown);
+        let sets = self
+            .source
+            .inbound_label_sets(service.map(|s| &**s), &parsed);
+        let set = sets[p].clone();
+        let mut map = self.inbound.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() < MAX_INBOUND {
+            map.entry(key).or_insert(sets);
+        }
+        set
+    }
+}
+
 impl Default for Telemetry {
     /// A fresh registry, an unknown source and no access log: what tests and embedders get
     /// unless they configure it (the CLI configures JSON lines on stdout).
@@ -119,6 +180,8 @@ impl Default for Telemetry {
             access_log: None,
             unknown,
             service_only: RwLock::new(HashMap::new()),
+            peer_header: None,
+            inbound: RwLock::new(HashMap::new()),
         }
     }
 }
