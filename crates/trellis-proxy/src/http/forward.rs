@@ -289,14 +289,7 @@ async fn forward(
         Some(Err(local)) => return local,
         Some(Ok(resp)) => resp,
     };
-    let upgraded = upgrade.and_then(|u| u.complete(&mut resp));
-    if downstream_h2 {
-        detach_values(resp.headers_mut());
-    }
-    strip_hop_by_hop(resp.headers_mut());
-    if let Some(protocol) = upgraded {
-        upgrade::restore_response(resp.headers_mut(), protocol);
-    }
+    upstream_response(&mut resp, upgrade, downstream_h2);
     if let Some(d) = dest {
         d.response_headers.apply(resp.headers_mut());
     }
@@ -306,6 +299,24 @@ async fn forward(
             .append(header::SET_COOKIE, cookie.clone());
     }
     resp.map(Either::Left)
+}
+
+/// Readies an upstream response for the client: completes a pending upgrade when the
+/// upstream switched protocols, detaches header values bound for an HTTP/2 client (see
+/// [`detach_values`]) and drops hop-by-hop headers (keeping the upgrade's own).
+pub(super) fn upstream_response(
+    resp: &mut Response<Incoming>,
+    upgrade: Option<upgrade::Pending>,
+    downstream_h2: bool,
+) {
+    let upgraded = upgrade.and_then(|u| u.complete(resp));
+    if downstream_h2 {
+        detach_values(resp.headers_mut());
+    }
+    strip_hop_by_hop(resp.headers_mut());
+    if let Some(protocol) = upgraded {
+        upgrade::restore_response(resp.headers_mut(), protocol);
+    }
 }
 
 /// Copies the header values into one fresh buffer, for headers about to be sent over

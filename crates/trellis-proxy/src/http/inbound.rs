@@ -19,7 +19,7 @@ use hyper::body::Incoming;
 use trellis_model::ConnectionPool;
 
 use super::exchange::Inbound;
-use super::forward::{detach_values, strip_hop_by_hop};
+use super::forward::{detach_values, strip_hop_by_hop, upstream_response};
 use super::{Exchange, HttpProxy, ProxyBody, attempt, guard, local, upgrade};
 use crate::balance::EndpointState;
 use crate::resilience::ConnectionPoolLimits;
@@ -155,13 +155,6 @@ pub(super) async fn handle(
             );
         }
     };
-    let upgraded = upgrade.and_then(|u| u.complete(&mut resp));
-    if downstream_h2 {
-        detach_values(resp.headers_mut());
-    }
-    strip_hop_by_hop(resp.headers_mut());
-    if let Some(protocol) = upgraded {
-        upgrade::restore_response(resp.headers_mut(), protocol);
-    }
+    upstream_response(&mut resp, upgrade, downstream_h2);
     resp.map(Either::Left)
 }

@@ -95,19 +95,7 @@ impl Source {
             destination_service_name: dest.service_name.clone(),
             destination_service_namespace: dest.service_namespace.clone(),
         };
-        let set = |protocol| {
-            LabelSet::new(
-                peer.clone(),
-                Reporter::Source,
-                protocol,
-                SecurityPolicy::Unknown,
-            )
-        };
-        [
-            set(RequestProtocol::Http),
-            set(RequestProtocol::Grpc),
-            set(RequestProtocol::Tcp),
-        ]
+        protocol_sets(&peer, Reporter::Source, SecurityPolicy::Unknown)
     }
 }
 
@@ -138,24 +126,22 @@ impl Source {
             destination_service_name: svc.service_name,
             destination_service_namespace: svc.service_namespace,
         };
-        let set = |protocol| {
-            LabelSet::new(
-                peer.clone(),
-                Reporter::Destination,
-                protocol,
-                SecurityPolicy::None,
-            )
-        };
-        [
-            set(RequestProtocol::Http),
-            set(RequestProtocol::Grpc),
-            set(RequestProtocol::Tcp),
-        ]
+        protocol_sets(&peer, Reporter::Destination, SecurityPolicy::None)
     }
 }
 
 /// One label set per [`RequestProtocol`], indexed by [`protocol_index`].
 pub(crate) type ProtocolSets = [LabelSet; 3];
+
+/// The label sets of `peer` as `reporter` sees it, one per protocol.
+fn protocol_sets(peer: &PeerLabels, reporter: Reporter, security: SecurityPolicy) -> ProtocolSets {
+    let set = |protocol| LabelSet::new(peer.clone(), reporter, protocol, security);
+    [
+        set(RequestProtocol::Http),
+        set(RequestProtocol::Grpc),
+        set(RequestProtocol::Tcp),
+    ]
+}
 
 /// Where a protocol's label set sits in [`ProtocolSets`].
 pub(crate) fn protocol_index(protocol: RequestProtocol) -> usize {
