@@ -5,18 +5,15 @@
 
 mod support;
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Incoming;
-use hyper::service::service_fn;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+
+use tokio::net::TcpStream;
 use tokio::task::JoinSet;
 use trellis_model::{PathRewrite, Rewrite};
 
@@ -340,72 +337,13 @@ async fn cors_preflight_actual_and_other_origins() {
     .expect("test timed out");
 }
 
-/// A backend that accepts any upgrade with `101` and then echoes the upgraded bytes.
-async fn echo_upgrade_backend() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            tokio::spawn(async move {
-                let svc = service_fn(|mut req: Request<Incoming>| async move {
-                    let mut resp = Response::new(Empty::<Bytes>::new());
-                    let Some(protocol) = req.headers().get("upgrade").cloned() else {
-                        *resp.status_mut() = StatusCode::BAD_REQUEST;
-                        return Ok::<_, Infallible>(resp);
-                    };
-                    let on = hyper::upgrade::on(&mut req);
-                    tokio::spawn(async move {
-                        if let Ok(upgraded) = on.await {
-                            let (mut r, mut w) = tokio::io::split(TokioIo::new(upgraded));
-                            let _ = tokio::io::copy(&mut r, &mut w).await;
-                        }
-                    });
-                    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-                    resp.headers_mut()
-                        .insert("connection", "upgrade".parse().expect("value"));
-                    resp.headers_mut().insert("upgrade", protocol);
-                    Ok(resp)
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
 #[tokio::test]
 async fn websocket_upgrade_echoes_both_ways() {
     tokio::time::timeout(LIMIT, async {
-        let echo = echo_upgrade_backend().await;
+        let echo = support::echo_upgrade_backend().await;
         let yaml = service_entry("orders", "HTTP", &[(echo.port(), "v1")]);
         let proxy = TestProxy::start(&yaml).await;
-        let mut conn = TcpStream::connect(proxy.addr).await.expect("connect");
-        let request = format!(
-            "GET /chat HTTP/1.1\r\nHost: {ORDERS}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-        );
-        conn.write_all(request.as_bytes()).await.expect("send request");
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            let n = conn.read(&mut byte).await.expect("read head");
-            assert_eq!(n, 1, "connection closed before the response head: {head:?}");
-            head.push(byte[0]);
-        }
-        let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
-        assert!(head.starts_with("http/1.1 101"), "{head}");
-        assert!(head.contains("upgrade: websocket"), "{head}");
-        for message in [&b"hello through the proxy"[..], b"second frame"] {
-            conn.write_all(message).await.expect("send");
-            let mut echoed = vec![0u8; message.len()];
-            conn.read_exact(&mut echoed).await.expect("echo");
-            assert_eq!(echoed, message);
-        }
+        support::websocket_echo(proxy.addr, ORDERS).await;
     })
     .await
     .expect("test timed out");

@@ -370,3 +370,21 @@ spec:
     .await
     .expect("test timed out");
 }
+
+#[tokio::test]
+async fn websocket_upgrades_pass_through_both_sidecars() {
+    timeout(LIMIT, async {
+        let app = support::echo_upgrade_backend().await;
+        let p = pair("inbound-ws", "HTTP", app).await;
+        support::websocket_echo(p.client.outbound_addr(), HOST).await;
+        let upgraded = [
+            "reporter=\"destination\"",
+            "source_workload=\"frontend-v1\"",
+            "response_code=\"101\"",
+        ];
+        let text = metrics_when(&p.server, "istio_requests_total", &upgraded, 1).await;
+        assert_eq!(sum(&text, "istio_requests_total", &upgraded), 1, "{text}");
+    })
+    .await
+    .expect("test timed out");
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode, Version};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
@@ -335,4 +335,74 @@ pub async fn get(
     path: &str,
 ) -> Answer {
     send(client, proxy, Method::GET, host, path, &[]).await
+}
+
+/// A backend that accepts any upgrade with `101` and then echoes the upgraded bytes.
+pub async fn echo_upgrade_backend() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let svc = service_fn(|mut req: Request<Incoming>| async move {
+                    let mut resp = Response::new(Empty::<Bytes>::new());
+                    let Some(protocol) = req.headers().get("upgrade").cloned() else {
+                        *resp.status_mut() = StatusCode::BAD_REQUEST;
+                        return Ok::<_, Infallible>(resp);
+                    };
+                    let on = hyper::upgrade::on(&mut req);
+                    tokio::spawn(async move {
+                        if let Ok(upgraded) = on.await {
+                            let (mut r, mut w) = tokio::io::split(TokioIo::new(upgraded));
+                            let _ = tokio::io::copy(&mut r, &mut w).await;
+                        }
+                    });
+                    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+                    resp.headers_mut()
+                        .insert("connection", "upgrade".parse().expect("value"));
+                    resp.headers_mut().insert("upgrade", protocol);
+                    Ok(resp)
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// Upgrades a connection to `proxy` (`Host: host`) to WebSocket and checks two messages
+/// come back through it unchanged (against [`echo_upgrade_backend`]).
+pub async fn websocket_echo(proxy: SocketAddr, host: &str) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(proxy)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /chat HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    conn.write_all(request.as_bytes())
+        .await
+        .expect("send request");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        let n = conn.read(&mut byte).await.expect("read head");
+        assert_eq!(n, 1, "connection closed before the response head: {head:?}");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    for message in [&b"hello through the proxy"[..], b"second frame"] {
+        conn.write_all(message).await.expect("send");
+        let mut echoed = vec![0u8; message.len()];
+        conn.read_exact(&mut echoed).await.expect("echo");
+        assert_eq!(echoed, message);
+    }
 }
