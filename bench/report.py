@@ -114,8 +114,17 @@ def targets(results: list[dict]) -> list[str]:
         )
     d = by.get("direct")
     if p99 is not None and d and _get(d, "open", "p99_ms") is not None:
-        added = (p99 - _get(d, "open", "p99_ms")) * 1000
-        check(added <= 100, f"added p99 at the open-loop rate <= 100 µs over direct ({added:+.0f} µs)")
+        base = _get(d, "open", "p99_ms")
+        added = (p99 - base) * 1000
+        what = "added p99 at the open-loop rate <= 100 µs over direct"
+        if added < 0:
+            # A proxy cannot make the tail shorter than no proxy: the baseline was noisy.
+            out.append(
+                f"- [ ] {what}: not measurable in this run (direct's p99 {_ms(base)} ms is above "
+                f"trellis' {_ms(p99)} ms, a noisy baseline; run again)"
+            )
+        else:
+            check(added <= 100, f"{what} ({added:+.0f} µs)")
     idle, load = t.get("rss_idle_kib"), t.get("rss_load_kib")
     if idle is not None:
         check(idle <= 10 * 1024, f"RSS idle <= 10 MB with 100 routes ({_mib(idle)} MiB)")
