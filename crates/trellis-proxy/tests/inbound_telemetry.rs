@@ -20,10 +20,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::timeout;
 use trellis_proxy::server::{InboundSettings, ProxyServer, ProxySettings};
-use trellis_proxy::telemetry::SourceIdentity;
+use trellis_proxy::telemetry::{
+    AccessLogConfig, AccessLogDestination, AccessLogFormat, SourceIdentity,
+};
 
 use support::{Backend, LIMIT, TempDir, client, get, send};
-use tools::sum;
+use tools::{json_lines, sum};
 
 const HOST: &str = "orders.shop.svc.cluster.local";
 
@@ -66,7 +68,8 @@ fn identity(workload: &str, app: &str) -> SourceIdentity {
 }
 
 /// A proxy serving `dir` as `who`, with an inbound listener on `inbound` for the
-/// application at `app` when given.
+/// application at `app` when given. The server side writes its JSON access log to
+/// `server-access.log` in `dir`; the client side logs nothing.
 async fn proxy(
     dir: &TempDir,
     who: SourceIdentity,
@@ -82,6 +85,15 @@ async fn proxy(
     s.load.default_namespace = "shop".into();
     s.runtime.client_namespace = "shop".into();
     s.source = who;
+    let log = AccessLogDestination::File(dir.0.join("server-access.log"));
+    s.access_log = AccessLogConfig {
+        format: AccessLogFormat::Json,
+        destination: if inbound.is_some() {
+            log
+        } else {
+            AccessLogDestination::Off
+        },
+    };
     s.inbound = inbound.map(|(port, app)| InboundSettings {
         addr: SocketAddr::from(([127, 0, 0, 1], port)),
         app: Some(app),
@@ -115,7 +127,7 @@ struct Pair {
     client: ProxyServer,
     server: ProxyServer,
     inbound: SocketAddr,
-    _dir: TempDir,
+    dir: TempDir,
 }
 
 async fn pair(tag: &str, protocol: &str, app: SocketAddr) -> Pair {
@@ -129,7 +141,7 @@ async fn pair(tag: &str, protocol: &str, app: SocketAddr) -> Pair {
         client,
         server,
         inbound,
-        _dir: dir,
+        dir,
     }
 }
 
@@ -192,6 +204,30 @@ async fn both_sidecars_report_a_call_and_the_server_names_its_caller() {
             sum(&text, "istio_requests_total", &["reporter=\"destination\""]),
             0
         );
+
+        // One access-log line per request on the server side, naming the inbound cluster
+        // and the application, with the id the client's proxy generated and forwarded.
+        let log = p.dir.0.join("server-access.log");
+        let mut lines = json_lines(&log);
+        for _ in 0..200 {
+            if lines.len() == 5 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            lines = json_lines(&log);
+        }
+        assert_eq!(lines.len(), 5, "{lines:?}");
+        let line = &lines[0];
+        assert_eq!(
+            line["route_name"],
+            "inbound|80||orders.shop.svc.cluster.local"
+        );
+        assert_eq!(line["upstream_host"], app.addr.to_string());
+        assert_eq!(line["upstream_service"], HOST);
+        assert_eq!(line["response_code"], 200);
+        assert_eq!(line["path"], "/orders");
+        let id = seen.headers["x-request-id"].to_str().expect("ascii id");
+        assert_eq!(line["x_request_id"], id);
     })
     .await
     .expect("test timed out");
