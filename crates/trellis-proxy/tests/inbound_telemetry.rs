@@ -5,6 +5,8 @@
 //! the caller's labels learned from the peer header. Opaque TCP and HTTP/2 on the inbound
 //! side, and a caller the server cannot trust, are covered below.
 
+#[path = "listeners/tools.rs"]
+mod listener_tools;
 mod support;
 #[path = "http_telemetry/tools.rs"]
 #[allow(dead_code)]
@@ -17,13 +19,14 @@ use http::{Request, Version};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::timeout;
 use trellis_proxy::server::{InboundSettings, ProxyServer, ProxySettings};
 use trellis_proxy::telemetry::{
     AccessLogConfig, AccessLogDestination, AccessLogFormat, SourceIdentity,
 };
 
+use listener_tools::Echo;
 use support::{Backend, LIMIT, TempDir, client, get, send};
 use tools::{json_lines, sum};
 
@@ -314,28 +317,10 @@ async fn http2_callers_reach_the_application_in_http2() {
     .expect("test timed out");
 }
 
-/// A line echo server answering `echo:<line>`; its port.
-async fn echo() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind echo");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        while let Ok((s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let (r, mut w) = s.into_split();
-                let mut lines = BufReader::new(r).lines();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let _ = w.write_all(format!("echo:{line}\n").as_bytes()).await;
-                }
-            });
-        }
-    });
-    port
-}
-
 #[tokio::test]
 async fn opaque_tcp_on_the_inbound_side_is_counted_for_the_service() {
     timeout(LIMIT, async {
-        let app = SocketAddr::from(([127, 0, 0, 1], echo().await));
+        let app = SocketAddr::from(([127, 0, 0, 1], Echo::start("echo").await.port));
         let p = pair("inbound-tcp", "TCP", app).await;
         let s = TcpStream::connect(p.inbound).await.expect("connect");
         let (r, mut w) = s.into_split();
