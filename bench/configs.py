@@ -27,6 +27,8 @@ class Target:
     env: dict[str, str] = field(default_factory=dict)
     ready_url: str | None = None  # polled until it answers 200; else the h1 port must answer
     notes: list[str] = field(default_factory=list)
+    # Processes started (and ready) before `argv`, measured with it: (argv, env, ready URL).
+    companions: list[tuple[list[str], dict[str, str], str]] = field(default_factory=list)
 
 
 def _write(path: str, text: str) -> str:
@@ -75,13 +77,14 @@ def direct(backend_h1: int, backend_h2: int) -> Target:
     return Target("direct", backend_h1, backend_h2)
 
 
-def trellis_dir(run_dir: str, backend_port: int) -> str:
+def trellis_dir(run_dir: str, backend_port: int, name: str = "trellis-config") -> str:
     """A config directory with 100 ServiceEntries and a VirtualService with 100 routes.
 
     The benchmark's requests (`GET /` with Host = HOST) match the last rule, so every request
-    walks the whole table: the worst case of a 100-route configuration.
+    walks the whole table: the worst case of a 100-route configuration. `backend_port` is where
+    the backend service's one endpoint listens.
     """
-    d = os.path.join(run_dir, "trellis-config")
+    d = os.path.join(run_dir, name)
     os.makedirs(d, exist_ok=True)
     docs = []
     for i in range(ROUTES):
@@ -163,6 +166,44 @@ def trellis(
         argv += ["--namespace", "bench"]
     env = {"TRELLIS_LOG": "warn"}
     return Target("trellis", port, port, argv, env, f"http://127.0.0.1:{admin}/ready", notes)
+
+
+def trellis_pair(
+    run_dir: str, binary: str, backend_port: int, ports: list[int], help_text: str
+) -> Target | None:
+    """Two trellis sidecars, as every call in a mesh crosses them: the client's outbound
+    listener routes (100-route table, as above) to the backend service, whose one endpoint is
+    the server sidecar's inbound listener, which hands each request to nginx and reports it as
+    the destination. The client runs with a workload identity, so the peer header travels.
+
+    `ports`: client outbound, client admin, server inbound, server admin, server outbound
+    (bound, unused). None when the binary has no inbound listener.
+    """
+    if "--inbound-addr" not in help_text:
+        return None
+    out, admin, inbound, sadmin, sout = ports
+    # Both read the same mesh: the backend's endpoint is the server sidecar.
+    d = trellis_dir(run_dir, inbound, "trellis-pair-config")
+    common = ["--config", d, "--concurrency", "1", "--access-log", "off"]
+    common += ["--health-addr", "off", "--namespace", "bench"]
+    server = [binary, "proxy", *common, "--outbound-addr", f"127.0.0.1:{sout}"]
+    server += ["--admin-addr", f"127.0.0.1:{sadmin}", "--inbound-addr", f"127.0.0.1:{inbound}"]
+    server += ["--inbound-app", f"127.0.0.1:{backend_port}", "--workload", "backend-v1"]
+    server += ["--label", "app=backend", "--label", "version=v1"]
+    client = [binary, "proxy", *common, "--outbound-addr", f"127.0.0.1:{out}"]
+    client += ["--admin-addr", f"127.0.0.1:{admin}", "--workload", "client-v1"]
+    client += ["--label", "app=client", "--label", "version=v1"]
+    env = {"TRELLIS_LOG": "warn"}
+    return Target(
+        "trellis×2",
+        out,
+        out,
+        client,
+        env,
+        f"http://127.0.0.1:{admin}/ready",
+        ["trellis×2: client sidecar → server sidecar's inbound → backend; RSS and CPU are both proxies'"],
+        [(server, env, f"http://127.0.0.1:{sadmin}/ready")],
+    )
 
 
 def envoy(run_dir: str, binary: str, backend_port: int, port: int, base_id: int) -> Target:

@@ -1,4 +1,4 @@
-"""Side-by-side proxy benchmark: direct, trellis, Envoy, HAProxy and nginx on one machine.
+"""Side-by-side proxy benchmark: direct, trellis (one sidecar and a pair), Envoy, HAProxy and nginx.
 
 Driven by bench/run.sh (which installs the tools and builds trellis). For every target, in one
 run and against one nginx backend serving 1 KiB over HTTP/1.1 keep-alive:
@@ -34,9 +34,10 @@ import report  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 TOOLS = os.path.join(BENCH, ".tools", "bin")
-ALL = ["direct", "trellis", "envoy", "haproxy", "nginx"]
-# Ports used, relative to BENCH_PORT_BASE: backend h1/h2, trellis + admin, envoy, haproxy, nginx.
-PORT_OFFSETS = [0, 1, 10, 11, 20, 30, 31, 40, 41]
+ALL = ["direct", "trellis", "trellis-pair", "envoy", "haproxy", "nginx"]
+# Ports used, relative to BENCH_PORT_BASE: backend h1/h2, trellis + admin, envoy, haproxy, nginx,
+# the trellis pair (client outbound + admin, server inbound + admin + outbound).
+PORT_OFFSETS = [0, 1, 10, 11, 20, 30, 31, 40, 41, 50, 51, 52, 53, 54]
 
 
 def env_int(name: str, default: int) -> int:
@@ -68,6 +69,15 @@ def build_targets(run_dir: str, base: int, backend: configs.Target, wanted: list
                 skipped[name] = f"pending: `{binary} proxy` does not exist yet"
                 continue
             targets.append(configs.trellis(run_dir, binary, bh1, base + 10, base + 11, help_text))
+        elif name == "trellis-pair":
+            binary = os.environ.get("TRELLIS_BIN", os.path.join(ROOT, "target/release/trellis"))
+            help_text = trellis_help(binary) or ""
+            ports = [base + o for o in (50, 51, 52, 53, 54)]
+            pair = configs.trellis_pair(run_dir, binary, bh1, ports, help_text)
+            if pair is None:
+                skipped[name] = f"pending: `{binary} proxy` has no inbound listener"
+                continue
+            targets.append(pair)
         elif name == "envoy":
             envoy = os.path.join(TOOLS, "envoy")
             targets.append(configs.envoy(run_dir, envoy, bh1, base + 20, 40000 + os.getpid() % 1000))
@@ -85,7 +95,12 @@ def measure_target(t: configs.Target, procs: measure.Procs, run_dir: str, cfg: d
     log = os.path.join(run_dir, f"{t.name}.log")
     proc = None
     result: dict = {"name": t.name, "notes": list(t.notes)}
+    companions = []
     try:
+        for argv, env, ready in t.companions:
+            c = procs.start(argv, log, env)
+            companions.append(c)
+            measure.wait_ready(ready, c, log)
         if t.argv:
             proc = procs.start(t.argv, log, t.env)
             if t.ready_url:
@@ -95,7 +110,7 @@ def measure_target(t: configs.Target, procs: measure.Procs, run_dir: str, cfg: d
                 measure.wait_port(t.h2_port, proc, log)
         measure.check_response(t.h1_port, configs.HOST, configs.BODY_BYTES)
         url1 = f"http://127.0.0.1:{t.h1_port}/"
-        pids = measure.tree(proc.pid) if proc else []
+        pids = [p for c in [*companions, proc] if c for p in measure.tree(c.pid)]
         time.sleep(0.5)
         # Idle: configuration loaded, one request served, no load yet.
         result["rss_idle_kib"] = measure.rss_kib(pids) if proc else None
@@ -120,14 +135,15 @@ def measure_target(t: configs.Target, procs: measure.Procs, run_dir: str, cfg: d
                 result["h2_closed"] = measure.h2load(t.h2_port, configs.HOST, 32, dur, log)
         result["rss_load_kib"] = rss.max_kib if proc else None
         result["anon_load_kib"] = rss.max_anon_kib if proc else None
-        if proc and proc.poll() is not None:
+        if any(c.poll() is not None for c in [*companions, proc] if c):
             raise RuntimeError(f"{t.name} exited during the run (see {log})")
     except Exception as e:  # one target failing must not lose the others' results
         result["error"] = str(e)
         print(f"bench: {t.name}: {e}", file=sys.stderr)
     finally:
-        if proc:
-            procs.stop(proc)
+        for c in [proc, *reversed(companions)]:
+            if c:
+                procs.stop(c)
     return result
 
 

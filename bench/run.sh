@@ -2,12 +2,12 @@
 # Side-by-side proxy benchmark: direct, trellis, Envoy, HAProxy, nginx (one worker each) against one
 # nginx backend. Prints one Markdown table and writes it to bench/results/latest.md.
 #
-#   ./bench/run.sh                       # everything, ~4 minutes
+#   ./bench/run.sh                       # everything, ~5 minutes
 #   BENCH_DURATION=5 ./bench/run.sh      # shorter loads (seconds per load, default 10)
 #   BENCH_TARGETS=direct,trellis ./bench/run.sh
 #
 # Other settings: BENCH_RATE (open-loop RPS, default 2000), BENCH_PORT_BASE (default 18400; the
-# run uses ports BASE..BASE+41 on 127.0.0.1), BENCH_NO_INSTALL=1 (only check the tools),
+# run uses ports BASE..BASE+54 on 127.0.0.1), BENCH_NO_INSTALL=1 (only check the tools),
 # BENCH_SKIP_BUILD=1 (use the existing target/release/trellis), TRELLIS_BIN.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
