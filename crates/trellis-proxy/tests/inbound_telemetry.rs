@@ -22,6 +22,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use trellis_proxy::server::{InboundSettings, ProxyServer, ProxySettings};
+use trellis_proxy::telemetry::metrics::MetricsNames;
 use trellis_proxy::telemetry::{
     AccessLogConfig, AccessLogDestination, AccessLogFormat, SourceIdentity,
 };
@@ -88,6 +89,8 @@ async fn proxy(
     s.load.default_namespace = "shop".into();
     s.runtime.client_namespace = "shop".into();
     s.source = who;
+    // Istio's names and Linkerd's: both views of the destination side are checked.
+    s.metrics.names = MetricsNames::Both;
     let log = AccessLogDestination::File(dir.0.join("server-access.log"));
     s.access_log = AccessLogConfig {
         format: AccessLogFormat::Json,
@@ -189,6 +192,19 @@ async fn both_sidecars_report_a_call_and_the_server_names_its_caller() {
             sum(&text, "istio_request_duration_milliseconds_count", &caller),
             5
         );
+        // Under Linkerd's names the same records are the inbound direction.
+        let inbound = [
+            "direction=\"inbound\"",
+            "authority=\"orders.shop.svc.cluster.local\"",
+            "tls=\"no_identity\"",
+        ];
+        assert_eq!(sum(&text, "request_total", &inbound), 5, "{text}");
+        let ok = [
+            &inbound[..],
+            &["status_code=\"200\"", "classification=\"success\""],
+        ]
+        .concat();
+        assert_eq!(sum(&text, "response_total", &ok), 5, "{text}");
         // The server's proxy makes no outbound call, so it reports no source side.
         assert_eq!(
             sum(&text, "istio_requests_total", &["reporter=\"source\""]),
