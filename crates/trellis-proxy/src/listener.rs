@@ -160,6 +160,9 @@ impl ListenerContext {
         };
         match detected {
             Detected::Http1 | Detected::Http2 => {
+                // Each request takes the configuration current when it arrives; holding this
+                // one would keep it alive for as long as the client keeps the connection.
+                drop(runtime);
                 Arc::clone(&self.http).serve_connection(stream, peer).await
             }
             Detected::Tls { sni } => {

@@ -113,6 +113,26 @@ async fn http_on_a_vip_port_follows_http_routes() {
 }
 
 #[tokio::test]
+async fn an_open_connection_to_a_vip_does_not_keep_an_old_configuration() {
+    timeout(LIMIT, async {
+        let (a, b) = (Backend::ok("a").await, Backend::ok("b").await);
+        let vip = "127.0.0.81";
+        let port = free_port(vip);
+        let yaml = orders(vip, port, a.port(), b.port());
+        let h = Harness::new(runtime(&yaml, |_| {}));
+        h.vips();
+        let addr = SocketAddr::new(vip.parse().expect("ip"), port);
+        drop(connect(addr).await);
+        let host = format!("orders.shop.svc.cluster.local:{port}");
+        let next = runtime(&yaml, |_| {});
+        support::assert_connection_does_not_pin_config(&h.config, addr, &host, next).await;
+        assert_eq!(a.count(), 2);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
 async fn outbound_listener_serves_http_proxy_absolute_form() {
     timeout(LIMIT, async {
         let (a, b) = (Backend::ok("a").await, Backend::ok("b").await);

@@ -50,6 +50,34 @@ async fn inbound_forwards_http_and_opaque_bytes_to_the_app() {
 }
 
 #[tokio::test]
+async fn an_open_inbound_connection_does_not_keep_an_old_configuration() {
+    timeout(LIMIT, async {
+        let app = Backend::ok("app").await;
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind inbound");
+        let addr = listener.local_addr().expect("addr");
+        // The listener's address is the service's endpoint: its HTTP port is served as HTTP.
+        let yaml = service(
+            "orders",
+            "127.0.0.98",
+            80,
+            "http",
+            "HTTP",
+            &[(addr.port(), "a")],
+        );
+        let h = Harness::new(support::runtime(&yaml, |_| {}));
+        let inbound = InboundListener::new(listener, Some(app.addr), Arc::clone(&h.ctx));
+        tokio::spawn(inbound.run());
+        let next = support::runtime(&yaml, |_| {});
+        support::assert_connection_does_not_pin_config(&h.config, addr, "orders", next).await;
+        assert_eq!(app.count(), 2);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
 async fn shutdown_stops_accepting_and_drain_waits_for_open_connections() {
     timeout(LIMIT, async {
         let echo = Echo::start("e").await;

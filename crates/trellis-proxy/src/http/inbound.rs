@@ -75,14 +75,15 @@ impl HttpProxy {
     pub fn inbound_target(
         &self,
         app: SocketAddr,
-        service: Option<&str>,
+        service: Option<Arc<str>>,
         port: u16,
         http2: bool,
     ) -> Arc<InboundTarget> {
+        let route = format!("inbound|{port}||{}", service.as_deref().unwrap_or(""));
         Arc::new(InboundTarget {
             app: app.to_string().into(),
-            service: service.map(Arc::from),
-            route: format!("inbound|{port}||{}", service.unwrap_or("")).into(),
+            service,
+            route: route.into(),
             http2,
             pool: self.inbound_pools.get(app, http2),
         })

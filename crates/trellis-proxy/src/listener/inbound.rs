@@ -80,10 +80,17 @@ async fn serve(
     target: SocketAddr,
     dialed: SocketAddr,
 ) {
-    let runtime = Arc::clone(&ctx.runtime.borrow());
-    let port = runtime.tcp_targets().lookup(dialed);
-    let service = port.map(|p| p.service());
-    let plan = port.map_or(DetectPlan::Opaque, |p| p.plan());
+    // Only the port's facts are needed: the connection must not keep this configuration
+    // alive after a reload (with keep-alive it may last for hours).
+    let (service, port, plan) = {
+        let runtime = ctx.runtime.borrow();
+        let found = runtime.tcp_targets().lookup(dialed);
+        (
+            found.map(|p| Arc::<str>::from(p.service())),
+            found.map_or(dialed.port(), |p| p.port()),
+            found.map_or(DetectPlan::Opaque, |p| p.plan()),
+        )
+    };
     let detected = match plan {
         DetectPlan::Opaque | DetectPlan::Tls => Detected::Opaque,
         plan => match detect_with_plan(&stream, plan, &ctx.detect).await {
@@ -98,11 +105,11 @@ async fn serve(
         Detected::Http1 => false,
         Detected::Http2 => true,
         Detected::Tls { .. } | Detected::Opaque => {
-            l4::inbound(stream, peer, target, service, ctx.http.telemetry()).await;
+            let telemetry = ctx.http.telemetry();
+            l4::inbound(stream, peer, target, service.as_ref(), telemetry).await;
             return;
         }
     };
-    let port = port.map_or(dialed.port(), |p| p.port());
     let http = Arc::clone(&ctx.http);
     let inbound = http.inbound_target(target, service, port, http2);
     http.serve_inbound_connection(stream, peer, inbound).await;

@@ -156,14 +156,13 @@ pub(super) async fn inbound(
     stream: TcpStream,
     peer: SocketAddr,
     app: SocketAddr,
-    service: Option<&str>,
+    service: Option<&Arc<str>>,
     telemetry: &Telemetry,
 ) {
-    let host: Option<Arc<str>> = service.map(Arc::from);
-    let labels = telemetry.inbound_labels(host.as_ref(), None, RequestProtocol::Tcp);
+    let labels = telemetry.inbound_labels(service, None, RequestProtocol::Tcp);
     let metrics = telemetry.metrics().tcp_opened(&labels);
     let opts = TcpProxyOptions::default();
-    let service = service.unwrap_or("-");
+    let service = service.map_or("-", |s| &**s);
     proxy(stream, peer, app, &opts, service, "inbound", metrics).await;
 }
 

@@ -406,3 +406,26 @@ pub async fn websocket_echo(proxy: SocketAddr, host: &str) {
         assert_eq!(echoed, message);
     }
 }
+
+/// Checks that an open keep-alive connection to `addr` does not keep the configuration it
+/// started with alive: after one request, `next` replaces the configuration in `config`; the
+/// connection keeps serving, and the replaced runtime is freed (a connection pinning it would
+/// keep every old configuration of a long-lived client in memory).
+pub async fn assert_connection_does_not_pin_config(
+    config: &watch::Sender<Arc<Runtime>>,
+    addr: SocketAddr,
+    host: &str,
+    next: Runtime,
+) {
+    let c = client();
+    let first = get(&c, addr, host, "/").await;
+    assert_eq!(first.status, StatusCode::OK, "{}", first.body);
+    let old = Arc::downgrade(&*config.borrow());
+    config.send_replace(Arc::new(next));
+    let second = get(&c, addr, host, "/").await;
+    assert_eq!(second.status, StatusCode::OK, "{}", second.body);
+    assert!(
+        old.upgrade().is_none(),
+        "an open connection still holds the replaced configuration"
+    );
+}
