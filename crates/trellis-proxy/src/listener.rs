@@ -100,7 +100,8 @@ impl Drop for ConnectionGuard {
 /// connection count and the shutdown signal. Build one per proxy and give each listener
 /// an `Arc` of it.
 pub struct ListenerContext {
-    /// The current runtime; a connection keeps the one it started with.
+    /// The current runtime: an opaque TCP connection keeps the one it was routed with; HTTP
+    /// requests each take the one current when they arrive.
     pub runtime: watch::Receiver<Arc<Runtime>>,
     /// The HTTP stack detected HTTP connections are handed to.
     pub http: Arc<HttpProxy>,
