@@ -100,8 +100,8 @@ impl Drop for ConnectionGuard {
 /// connection count and the shutdown signal. Build one per proxy and give each listener
 /// an `Arc` of it.
 pub struct ListenerContext {
-    /// The current runtime: an opaque TCP connection keeps the one it was routed with; HTTP
-    /// requests each take the one current when they arrive.
+    /// The current runtime. Connections hold no reference to it: HTTP requests each take
+    /// the one current when they arrive; an opaque TCP connection keeps only its backend.
     pub runtime: watch::Receiver<Arc<Runtime>>,
     /// The HTTP stack detected HTTP connections are handed to.
     pub http: Arc<HttpProxy>,
@@ -142,6 +142,7 @@ impl ListenerContext {
     ) {
         let runtime = Arc::clone(&self.runtime.borrow());
         let Some(port) = runtime.tcp_targets().lookup(target) else {
+            drop(runtime);
             match unknown {
                 Unknown::Passthrough => {
                     l4::passthrough(stream, peer, target, self.http.telemetry()).await
@@ -159,20 +160,22 @@ impl ListenerContext {
                 return;
             }
         };
-        match detected {
+        let sni = match detected {
             Detected::Http1 | Detected::Http2 => {
                 // Each request takes the configuration current when it arrives; holding this
                 // one would keep it alive for as long as the client keeps the connection.
                 drop(runtime);
-                Arc::clone(&self.http).serve_connection(stream, peer).await
+                return Arc::clone(&self.http).serve_connection(stream, peer).await;
             }
-            Detected::Tls { sni } => {
-                let sni = sni.as_deref();
-                l4::route(stream, peer, target, port, sni, self.http.telemetry()).await
-            }
-            Detected::Opaque => {
-                l4::route(stream, peer, target, port, None, self.http.telemetry()).await
-            }
+            Detected::Tls { sni } => sni,
+            Detected::Opaque => None,
+        };
+        let telemetry = self.http.telemetry();
+        let routed = l4::route(peer, target, port, sni.as_deref(), telemetry);
+        // The connection keeps its backend, not this configuration.
+        drop(runtime);
+        if let Some(r) = routed {
+            r.serve(stream, peer, target, telemetry).await;
         }
     }
 }

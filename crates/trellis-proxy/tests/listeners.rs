@@ -133,6 +133,37 @@ async fn an_open_connection_to_a_vip_does_not_keep_an_old_configuration() {
 }
 
 #[tokio::test]
+async fn an_open_tcp_connection_keeps_its_backend_but_not_the_old_configuration() {
+    timeout(LIMIT, async {
+        let echo = Echo::start("e").await;
+        let vip = "127.0.0.82";
+        let port = free_port(vip);
+        let yaml = service("db", vip, port, "tcp", "TCP", &[(echo.port, "a")]);
+        let h = Harness::new(runtime(&yaml, |_| {}));
+        h.vips();
+        let addr = SocketAddr::new(vip.parse().expect("ip"), port);
+        let (r, mut w) = connect(addr).await.into_split();
+        let mut r = BufReader::new(r);
+        let mut line = String::new();
+        w.write_all(b"one\n").await.expect("write");
+        r.read_line(&mut line).await.expect("read");
+        assert_eq!(line, "e:one\n");
+        let old = Arc::downgrade(&*h.config.borrow());
+        h.config.send_replace(Arc::new(runtime(&yaml, |_| {})));
+        line.clear();
+        w.write_all(b"two\n").await.expect("write");
+        r.read_line(&mut line).await.expect("read");
+        assert_eq!(line, "e:two\n", "the open connection goes on");
+        assert!(
+            old.upgrade().is_none(),
+            "an open TCP connection still holds the replaced configuration"
+        );
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
 async fn outbound_listener_serves_http_proxy_absolute_form() {
     timeout(LIMIT, async {
         let (a, b) = (Backend::ok("a").await, Backend::ok("b").await);

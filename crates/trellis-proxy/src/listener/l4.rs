@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 
 use crate::balance::PickContext;
-use crate::runtime::{PortTarget, Upstream};
+use crate::resilience::ConnectionPermit;
+use crate::runtime::{Backend, PortTarget, Upstream};
 use crate::tcp::{TcpProxyOptions, TcpStats, proxy_tcp};
 use crate::telemetry::metrics::{LabelSet, RequestProtocol, TcpConnectionMetrics};
 use crate::telemetry::{ResponseFlag, Telemetry};
@@ -30,16 +31,29 @@ pub(super) const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// The name Istio reports captured traffic to addresses outside the mesh under.
 const PASSTHROUGH: &str = "PassthroughCluster";
 
-/// Routes `stream` (headed for `target`, a port of a known service) by its TLS routes when
-/// `sni` names one, else by its TCP routes, and proxies it until both sides are done.
-pub(super) async fn route(
-    stream: TcpStream,
+/// A routed connection, holding what proxying it needs and nothing else from the
+/// configuration: a long-lived connection (a database session) keeps its backend (pool
+/// limits, balancer accounting) but not the whole runtime, which a reload may replace.
+pub(super) struct Routed {
+    host: Arc<str>,
+    route: Arc<str>,
+    backend: Arc<Backend>,
+    options: TcpProxyOptions,
+    /// Counts against the backend's `maxConnections` while the connection lives.
+    _permit: ConnectionPermit,
+    random: u64,
+}
+
+/// Routes a connection headed for `target` (a port of a known service) by the port's TLS
+/// routes when `sni` names one, else by its TCP routes. `None` when the proxy refuses it
+/// (no route, no destination, pool limit): logged and counted here; drop the stream.
+pub(super) fn route(
     peer: SocketAddr,
     target: SocketAddr,
     port: &PortTarget,
     sni: Option<&str>,
     telemetry: &Telemetry,
-) {
+) -> Option<Routed> {
     let refuse = |service: &str, flag: ResponseFlag, reason: &str| {
         closed(telemetry, peer, target, service, flag, reason);
     };
@@ -53,7 +67,7 @@ pub(super) async fn route(
             ResponseFlag::NoRoute,
             "no TCP route matched",
         );
-        return;
+        return None;
     };
     let random = rand::random::<u64>();
     let Some(dest) = route.pick(random) else {
@@ -62,66 +76,84 @@ pub(super) async fn route(
             ResponseFlag::NoHealthyUpstream,
             "no destination with weight",
         );
-        return;
+        return None;
     };
-    let Some(backend) = dest.backend.as_deref() else {
+    let Some(backend) = dest.backend.as_ref() else {
         refuse(
             &dest.host,
             ResponseFlag::NoHealthyUpstream,
             "unknown destination service",
         );
-        return;
+        return None;
     };
-    let _permit = match backend.limits().try_acquire_connection() {
+    let permit = match backend.limits().try_acquire_connection() {
         Ok(permit) => permit,
         Err(overflow) => {
             tracing::debug!(target: "trellis::tcp", %peer, %target, service = %dest.host, %overflow, flags = ResponseFlag::UpstreamOverflow.code(), "connection refused");
             let labels = service_labels(telemetry, &dest.host);
             count_refused(telemetry, &labels, ResponseFlag::UpstreamOverflow);
-            return;
+            return None;
         }
     };
-    let ctx = PickContext {
-        random: random.rotate_left(32),
-        hash: None,
-        now: Instant::now(),
-    };
-    let (addr, state, index) = match backend.pick(&ctx) {
-        Some(Upstream::Endpoint { index, authority }) => match resolve(authority.as_str()).await {
-            Ok(addr) => (addr, backend.endpoints().get(index), Some(index)),
-            Err(error) => {
-                tracing::debug!(target: "trellis::tcp", %peer, endpoint = %authority, %error, "cannot resolve endpoint");
-                refuse(
-                    &dest.host,
-                    ResponseFlag::UpstreamConnectionFailure,
-                    "endpoint does not resolve",
-                );
+    Some(Routed {
+        host: Arc::clone(&dest.host),
+        route: Arc::clone(&route.name),
+        backend: Arc::clone(backend),
+        options: dest.options.clone(),
+        _permit: permit,
+        random,
+    })
+}
+
+impl Routed {
+    /// Picks an endpoint with the backend's balancer and proxies `stream` to it until both
+    /// sides are done.
+    pub(super) async fn serve(
+        self,
+        stream: TcpStream,
+        peer: SocketAddr,
+        target: SocketAddr,
+        telemetry: &Telemetry,
+    ) {
+        let backend = &self.backend;
+        let refuse = |flag: ResponseFlag, reason: &str| {
+            closed(telemetry, peer, target, &self.host, flag, reason);
+        };
+        let ctx = PickContext {
+            random: self.random.rotate_left(32),
+            hash: None,
+            now: Instant::now(),
+        };
+        let (addr, state, index) = match backend.pick(&ctx) {
+            Some(Upstream::Endpoint { index, authority }) => {
+                match resolve(authority.as_str()).await {
+                    Ok(addr) => (addr, backend.endpoints().get(index), Some(index)),
+                    Err(error) => {
+                        tracing::debug!(target: "trellis::tcp", %peer, endpoint = %authority, %error, "cannot resolve endpoint");
+                        refuse(
+                            ResponseFlag::UpstreamConnectionFailure,
+                            "endpoint does not resolve",
+                        );
+                        return;
+                    }
+                }
+            }
+            Some(Upstream::OriginalDestination) => (target, None, None),
+            None => {
+                refuse(ResponseFlag::NoHealthyUpstream, "no endpoint");
                 return;
             }
-        },
-        Some(Upstream::OriginalDestination) => (target, None, None),
-        None => {
-            refuse(&dest.host, ResponseFlag::NoHealthyUpstream, "no endpoint");
-            return;
+        };
+        if let Some(s) = state {
+            s.start_request();
         }
-    };
-    if let Some(s) = state {
-        s.start_request();
-    }
-    let labels = telemetry.labels(Some(backend.labels()), None, index, RequestProtocol::Tcp);
-    let metrics = telemetry.metrics().tcp_opened(&labels);
-    proxy(
-        stream,
-        peer,
-        addr,
-        &dest.options,
-        &dest.host,
-        &route.name,
-        metrics,
-    )
-    .await;
-    if let Some(s) = state {
-        s.finish_request(None, Instant::now());
+        let labels = telemetry.labels(Some(backend.labels()), None, index, RequestProtocol::Tcp);
+        let metrics = telemetry.metrics().tcp_opened(&labels);
+        let (options, host, route) = (&self.options, &self.host, &self.route);
+        proxy(stream, peer, addr, options, host, route, metrics).await;
+        if let Some(s) = state {
+            s.finish_request(None, Instant::now());
+        }
     }
 }
 
