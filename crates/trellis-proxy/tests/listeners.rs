@@ -17,7 +17,10 @@ use tokio::time::timeout;
 use trellis_proxy::listener::OutboundListener;
 
 use support::{Backend, LIMIT, client, get, runtime};
-use tools::{Echo, Harness, banner_server, connect, free_port, orders, service, split, subsets};
+use tools::{
+    DbOnVip, Echo, Harness, Session, banner_server, connect, free_port, orders, service, split,
+    subsets,
+};
 
 #[tokio::test]
 async fn virtual_service_tcp_split_80_20_via_vip() {
@@ -116,7 +119,7 @@ async fn http_on_a_vip_port_follows_http_routes() {
 async fn an_open_connection_to_a_vip_does_not_keep_an_old_configuration() {
     timeout(LIMIT, async {
         let (a, b) = (Backend::ok("a").await, Backend::ok("b").await);
-        let vip = "127.0.0.81";
+        let vip = "127.0.0.87";
         let port = free_port(vip);
         let yaml = orders(vip, port, a.port(), b.port());
         let h = Harness::new(runtime(&yaml, |_| {}));
@@ -135,25 +138,14 @@ async fn an_open_connection_to_a_vip_does_not_keep_an_old_configuration() {
 #[tokio::test]
 async fn an_open_tcp_connection_keeps_its_backend_but_not_the_old_configuration() {
     timeout(LIMIT, async {
-        let echo = Echo::start("e").await;
-        let vip = "127.0.0.82";
-        let port = free_port(vip);
-        let yaml = service("db", vip, port, "tcp", "TCP", &[(echo.port, "a")]);
-        let h = Harness::new(runtime(&yaml, |_| {}));
-        h.vips();
-        let addr = SocketAddr::new(vip.parse().expect("ip"), port);
-        let (r, mut w) = connect(addr).await.into_split();
-        let mut r = BufReader::new(r);
-        let mut line = String::new();
-        w.write_all(b"one\n").await.expect("write");
-        r.read_line(&mut line).await.expect("read");
-        assert_eq!(line, "e:one\n");
+        let DbOnVip { h, addr, yaml, .. } =
+            DbOnVip::start("127.0.0.88", |y| runtime(y, |_| {})).await;
+        let mut session = Session::open(addr).await;
+        assert_eq!(session.say("one").await, "a:one\n");
         let old = Arc::downgrade(&*h.config.borrow());
         h.config.send_replace(Arc::new(runtime(&yaml, |_| {})));
-        line.clear();
-        w.write_all(b"two\n").await.expect("write");
-        r.read_line(&mut line).await.expect("read");
-        assert_eq!(line, "e:two\n", "the open connection goes on");
+        let answer = session.say("two").await;
+        assert_eq!(answer, "a:two\n", "the open connection goes on");
         assert!(
             old.upgrade().is_none(),
             "an open TCP connection still holds the replaced configuration"
@@ -248,20 +240,10 @@ async fn max_connections_closes_the_overflowing_connection() {
 #[tokio::test]
 async fn removed_vip_stops_accepting_but_open_connections_continue() {
     timeout(LIMIT, async {
-        let echo = Echo::start("a").await;
-        let vip = "127.0.0.82";
-        let port = free_port(vip);
-        let yaml = service("db", vip, port, "tcp", "TCP", &[(echo.port, "a")]);
-        let h = Harness::new(runtime(&yaml, |_| {}));
-        h.vips();
-        let addr = SocketAddr::new(vip.parse().expect("ip"), port);
-        let open = connect(addr).await;
-        let (r, mut w) = open.into_split();
-        let mut r = BufReader::new(r);
-        let mut line = String::new();
-        w.write_all(b"before\n").await.expect("write");
-        r.read_line(&mut line).await.expect("read");
-        assert_eq!(line, "a:before\n");
+        let db = DbOnVip::start("127.0.0.82", |y| runtime(y, |_| {})).await;
+        let (echo, h, addr) = (&db.echo, &db.h, db.addr);
+        let mut session = Session::open(addr).await;
+        assert_eq!(session.say("before").await, "a:before\n");
 
         let other = service("other", "127.0.0.83", 9, "tcp", "TCP", &[(echo.port, "a")]);
         h.config.send_replace(Arc::new(runtime(&other, |_| {})));
@@ -271,10 +253,7 @@ async fn removed_vip_stops_accepting_but_open_connections_continue() {
                 Ok(_) | Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
             }
         }
-        line.clear();
-        w.write_all(b"after\n").await.expect("write");
-        r.read_line(&mut line).await.expect("read");
-        assert_eq!(line, "a:after\n");
+        assert_eq!(session.say("after").await, "a:after\n");
     })
     .await
     .expect("test timed out");
@@ -372,19 +351,9 @@ async fn opaque_tcp_connections_and_bytes_are_counted_in_istio_metrics() {
 #[tokio::test]
 async fn a_long_tcp_connection_reports_its_bytes_before_it_closes() {
     timeout(LIMIT, async {
-        let echo = Echo::start("a").await;
-        let vip = "127.0.0.86";
-        let port = free_port(vip);
-        let yaml = service("db", vip, port, "tcp", "TCP", &[(echo.port, "a")]);
-        let h = Harness::new(runtime(&yaml, |_| {}));
-        h.vips();
-        let s = connect(SocketAddr::new(vip.parse().expect("ip"), port)).await;
-        let (r, mut w) = s.into_split();
-        let mut r = BufReader::new(r);
-        w.write_all(b"hello\n").await.expect("write");
-        let mut line = String::new();
-        r.read_line(&mut line).await.expect("read");
-        assert_eq!(line, "a:hello\n");
+        let DbOnVip { h, addr, .. } = DbOnVip::start("127.0.0.86", |y| runtime(y, |_| {})).await;
+        let mut session = Session::open(addr).await;
+        assert_eq!(session.say("hello").await, "a:hello\n");
         // Still open: the bytes arrive with the periodic report (every 5 s).
         let metrics = h.ctx.http.telemetry().metrics();
         let mut text = String::new();
@@ -407,7 +376,7 @@ async fn a_long_tcp_connection_reports_its_bytes_before_it_closes() {
             0,
             "{text}"
         );
-        drop(w);
+        drop(session);
     })
     .await
     .expect("test timed out");

@@ -179,3 +179,56 @@ pub fn orders(vip: &str, port: u16, a: u16, b: u16) -> String {
         subsets("orders", "")
     )
 }
+
+/// One open connection to a line-echo service, kept across configuration changes.
+pub struct Session {
+    r: BufReader<tokio::net::tcp::OwnedReadHalf>,
+    w: tokio::net::tcp::OwnedWriteHalf,
+}
+
+impl Session {
+    pub async fn open(addr: SocketAddr) -> Session {
+        let (r, w) = connect(addr).await.into_split();
+        Session {
+            r: BufReader::new(r),
+            w,
+        }
+    }
+
+    /// Sends `msg` as a line and returns the answer line.
+    pub async fn say(&mut self, msg: &str) -> String {
+        self.w
+            .write_all(format!("{msg}\n").as_bytes())
+            .await
+            .expect("write");
+        let mut line = String::new();
+        self.r.read_line(&mut line).await.expect("read");
+        line
+    }
+}
+
+/// A line-echo service `db` (answering `a:<line>`) on `vip` at a free port, served by a
+/// harness with its VIP listeners running; `build` turns YAML into a runtime.
+pub struct DbOnVip {
+    pub echo: Echo,
+    pub h: Harness,
+    pub addr: SocketAddr,
+    pub yaml: String,
+}
+
+impl DbOnVip {
+    pub async fn start(vip: &str, build: impl Fn(&str) -> Runtime) -> DbOnVip {
+        let echo = Echo::start("a").await;
+        let port = free_port(vip);
+        let yaml = service("db", vip, port, "tcp", "TCP", &[(echo.port, "a")]);
+        let h = Harness::new(build(&yaml));
+        h.vips();
+        let addr = SocketAddr::new(vip.parse().expect("ip"), port);
+        DbOnVip {
+            echo,
+            h,
+            addr,
+            yaml,
+        }
+    }
+}
