@@ -36,14 +36,7 @@ fn explicit_mode_runs_the_shop_with_canary_header_routing_live_edits_and_clean_s
     assert_eq!(service_of(&body), "frontend", "{body}");
     // `--metrics-names both` reached the sidecars: the frontend's reports its call to orders
     // under Istio's names and Linkerd's.
-    let frontend = run
-        .table
-        .lines()
-        .find(|l| l.starts_with("frontend-0"))
-        .expect("frontend row");
-    let admin = frontend.split_whitespace().nth(5).expect("admin column");
-    let admin = admin.parse().expect("admin address");
-    let stats = http_get(admin, "x", "/stats/prometheus", &[]).1;
+    let stats = run.sidecar_stats("frontend-0");
     let reports = |prefix: &str, label: &str| {
         stats
             .lines()
@@ -64,7 +57,7 @@ fn explicit_mode_runs_the_shop_with_canary_header_routing_live_edits_and_clean_s
     // (recorded as the last byte leaves: poll briefly).
     let from_gateway = "reporter=\"destination\",source_workload=\"ingressgateway\"";
     let named = (0..100).any(|_| {
-        let stats = http_get(admin, "x", "/stats/prometheus", &[]).1;
+        let stats = run.sidecar_stats("frontend-0");
         let found = stats.lines().any(|l| {
             l.starts_with("istio_requests_total{")
                 && l.contains(from_gateway)
@@ -228,19 +221,7 @@ fn transparent_mode_meshes_an_unmodified_client_and_leaves_nothing_behind() {
     );
     assert_eq!(upstream_services(&v), ["inventory", "payments"], "{body}");
     // The frontend's sidecar saw the call (it was captured, not passed by).
-    let frontend = run
-        .table
-        .lines()
-        .find(|l| l.starts_with("frontend-0"))
-        .expect("frontend row");
-    let admin = frontend.split_whitespace().nth(5).expect("admin column");
-    let stats = http_get(
-        admin.parse().expect("admin address"),
-        "x",
-        "/stats/prometheus",
-        &[],
-    )
-    .1;
+    let stats = run.sidecar_stats("frontend-0");
     assert!(
         stats.lines().any(|l| l.starts_with("istio_requests_total{")
             && l.contains("reporter=\"source\"")

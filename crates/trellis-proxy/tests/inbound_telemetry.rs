@@ -9,7 +9,6 @@
 mod listener_tools;
 mod support;
 #[path = "http_telemetry/tools.rs"]
-#[allow(dead_code)]
 mod tools;
 
 use std::net::SocketAddr;

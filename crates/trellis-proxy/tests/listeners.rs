@@ -4,6 +4,8 @@
 //! configuration change.
 
 mod support;
+#[path = "http_telemetry/tools.rs"]
+mod telemetry_tools;
 #[path = "listeners/tools.rs"]
 mod tools;
 
@@ -17,6 +19,7 @@ use tokio::time::timeout;
 use trellis_proxy::listener::OutboundListener;
 
 use support::{Backend, LIMIT, client, get, runtime};
+use telemetry_tools::{scrape_when, sum};
 use tools::{
     DbOnVip, Echo, Harness, Session, banner_server, connect, free_port, orders, service, split,
     subsets,
@@ -259,17 +262,6 @@ async fn removed_vip_stops_accepting_but_open_connections_continue() {
     .expect("test timed out");
 }
 
-/// Sum of the samples of `metric` whose labels contain every one of `needles`.
-fn sum(text: &str, metric: &str, needles: &[&str]) -> u64 {
-    let prefix = format!("{metric}{{");
-    text.lines()
-        .filter(|l| l.starts_with(&prefix))
-        .filter(|l| needles.iter().all(|n| l.contains(n)))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .map(|v| v as u64)
-        .sum()
-}
-
 #[tokio::test]
 async fn opaque_tcp_connections_and_bytes_are_counted_in_istio_metrics() {
     timeout(LIMIT, async {
@@ -307,16 +299,9 @@ async fn opaque_tcp_connections_and_bytes_are_counted_in_istio_metrics() {
             "destination_version=\"a\"",
             "request_protocol=\"tcp\"",
         ];
-        let metrics = h.ctx.http.telemetry().metrics();
-        let mut text = String::new();
-        for _ in 0..200 {
-            text.clear();
-            metrics.encode(&mut text);
-            if sum(&text, "istio_tcp_connections_closed_total", &[]) == 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let closed = "istio_tcp_connections_closed_total";
+        let within = Duration::from_secs(2);
+        let text = scrape_when(h.ctx.http.telemetry(), closed, &[], 2, within).await;
         assert_eq!(
             sum(&text, "istio_tcp_connections_opened_total", &db),
             1,
@@ -355,16 +340,9 @@ async fn a_long_tcp_connection_reports_its_bytes_before_it_closes() {
         let mut session = Session::open(addr).await;
         assert_eq!(session.say("hello").await, "a:hello\n");
         // Still open: the bytes arrive with the periodic report (every 5 s).
-        let metrics = h.ctx.http.telemetry().metrics();
-        let mut text = String::new();
-        for _ in 0..80 {
-            text.clear();
-            metrics.encode(&mut text);
-            if sum(&text, "istio_tcp_received_bytes_total", &[]) == 6 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let received = "istio_tcp_received_bytes_total";
+        let within = Duration::from_secs(8);
+        let text = scrape_when(h.ctx.http.telemetry(), received, &[], 6, within).await;
         assert_eq!(
             sum(&text, "istio_tcp_received_bytes_total", &[]),
             6,

@@ -104,6 +104,24 @@ impl UpRun {
         std::fs::rename(tmp, path).expect("rename");
     }
 
+    /// `/stats/prometheus` of the sidecar of `workload` (e.g. `frontend-0`), whose admin
+    /// address is the table's sixth column.
+    pub fn sidecar_stats(&self, workload: &str) -> String {
+        let row = self
+            .table
+            .lines()
+            .find(|l| l.starts_with(workload))
+            .unwrap_or_else(|| panic!("no row for {workload}:\n{}", self.table));
+        let admin = row.split_whitespace().nth(5).expect("admin column");
+        http_get(
+            admin.parse().expect("admin address"),
+            "x",
+            "/stats/prometheus",
+            &[],
+        )
+        .1
+    }
+
     /// Runs `trellis args…` and returns its standard output.
     pub fn trellis(&self, args: &[&str]) -> String {
         let out = Command::new(BIN).args(args).output().expect("run trellis");

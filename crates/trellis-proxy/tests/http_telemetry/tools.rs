@@ -1,5 +1,6 @@
 //! Starting a proxy with its own telemetry, and reading what it reported: metric samples
-//! summed by label, access-log lines as text or JSON.
+//! summed by label, access-log lines as text or JSON. Each test binary uses the parts it needs.
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -71,6 +72,25 @@ pub fn sum(text: &str, metric: &str, needles: &[&str]) -> u64 {
             v.parse::<f64>().expect("numeric sample") as u64
         })
         .sum()
+}
+
+/// `t`'s metrics once `metric` summed over `needles` is `want`, polling every 10 ms for up
+/// to `within` (then as they are, for the caller's assertion to show).
+pub async fn scrape_when(
+    t: &Telemetry,
+    metric: &str,
+    needles: &[&str],
+    want: u64,
+    within: Duration,
+) -> String {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let text = scrape(t);
+        if sum(&text, metric, needles) == want || tokio::time::Instant::now() >= deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// Waits (bounded) until `cond` holds: responses are recorded as their last byte leaves, a
