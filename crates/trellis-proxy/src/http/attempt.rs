@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use ::http::{Request, Response, Uri};
+use ::http::{HeaderName, Request, Response, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::{Body, Incoming};
 
-use super::{Exchange, ProxyBody, local};
+use super::{Exchange, ProxyBody, local, observe};
 use crate::balance::{EndpointState, PickContext};
 use crate::resilience::{AttemptOutcome, LocalFailure, Outcome, Overflow, Permit, RetryDecision};
 use crate::runtime::{Backend, RouteRetry, Upstream};
@@ -199,15 +199,11 @@ fn local_for(failed: Failed) -> Response<ProxyBody> {
 
 /// The retry-relevant facts of a response.
 fn response_outcome(resp: &Response<Incoming>) -> AttemptOutcome {
-    let grpc_status = resp
-        .headers()
-        .get("grpc-status")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse().ok());
+    static RATE_LIMITED: HeaderName = HeaderName::from_static("x-envoy-ratelimited");
     AttemptOutcome::Response {
         status: resp.status().as_u16(),
-        grpc_status,
-        rate_limited: resp.headers().contains_key("x-envoy-ratelimited"),
+        grpc_status: observe::grpc_status(resp.headers()),
+        rate_limited: resp.headers().contains_key(&RATE_LIMITED),
     }
 }
 

@@ -14,7 +14,7 @@ use trellis_model::RouteAction;
 use super::fault::Injected;
 use super::{Exchange, HttpProxy, ProxyBody, attempt, cors, local, mirror, upgrade};
 use crate::balance::PickContext;
-use crate::route::RequestView;
+use crate::route::{RequestView, raw_authority};
 use crate::runtime::{Backend, RouteRuntime, Upstream};
 use crate::telemetry::{RequestId, ResponseFlag, peer_header, request_id};
 
@@ -57,19 +57,15 @@ pub(super) async fn handle(
     let runtime = Arc::clone(&proxy.runtime.borrow());
     let id = RequestId::from_request(req.headers());
     req.headers_mut()
-        .insert(request_id::HEADER, id.header_value().clone());
+        .insert(&request_id::HEADER, id.header_value().clone());
 
     let (source_labels, source_namespace) = runtime.source();
-    let raw_authority = match req.uri().authority() {
-        Some(a) => a.as_str(),
-        None => req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or(""),
-    };
+    let raw_authority = raw_authority(req.uri(), req.headers());
+    let mut view =
+        RequestView::with_raw_authority(req.method(), req.uri(), req.headers(), raw_authority)
+            .with_source(source_labels, Some(source_namespace));
     let (service, gateway) = match ex.gateway_port {
-        None => match runtime.service_for_authority(raw_authority) {
+        None => match runtime.service_for_host(view.authority) {
             Some(s) => (s, None),
             None => return local::error(ResponseFlag::NoRoute, "unknown host"),
         },
@@ -78,8 +74,6 @@ pub(super) async fn handle(
             None => return local::error(ResponseFlag::NoRoute, "no virtual host for this host"),
         },
     };
-    let mut view = RequestView::new(req.method(), req.uri(), req.headers())
-        .with_source(source_labels, Some(source_namespace));
     if let (Some(gw), Some(port)) = (gateway, ex.gateway_port) {
         // Route `port` conditions on a gateway name the listener's port.
         view = view.with_gateway(gw).with_port(port);
@@ -345,15 +339,32 @@ pub(super) fn detach_values(headers: &mut HeaderMap) {
 }
 
 /// Removes connection-specific headers, keeping `te: trailers` (gRPC needs it end to end).
+/// One pass over the names finds which are there (comparing names costs no hashing), so
+/// only those are removed; most requests carry none.
 pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let trailers = headers
-        .get(header::TE)
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    for name in &HOP_BY_HOP {
-        headers.remove(name);
+    let mut present = [false; HOP_BY_HOP.len()];
+    for name in headers.keys() {
+        // By length first: most names are ruled out without comparing bytes.
+        let hop = match name.as_str() {
+            "connection" => 0,
+            "keep-alive" => 1,
+            "proxy-connection" => 2,
+            "transfer-encoding" => 3,
+            "upgrade" => 4,
+            "te" => 5,
+            _ => continue,
+        };
+        present[hop] = true;
     }
-    if trailers {
-        headers.insert(header::TE, header::HeaderValue::from_static("trailers"));
+    for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
+        let trailers = *name == header::TE
+            && headers
+                .get(header::TE)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+        headers.remove(name);
+        if trailers {
+            headers.insert(header::TE, header::HeaderValue::from_static("trailers"));
+        }
     }
 }
 

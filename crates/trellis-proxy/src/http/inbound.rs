@@ -110,7 +110,7 @@ pub(super) async fn handle(
     }
     let id = RequestId::from_request(req.headers());
     req.headers_mut()
-        .insert(request_id::HEADER, id.header_value().clone());
+        .insert(&request_id::HEADER, id.header_value().clone());
     let downstream_h2 = req.version() == Version::HTTP_2;
     if !req.headers().contains_key(header::HOST)
         && let Some(a) = req.uri().authority()

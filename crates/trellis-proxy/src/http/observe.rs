@@ -15,7 +15,7 @@ use std::task::{Context, Poll, ready};
 use std::time::{Instant, SystemTime};
 
 use ::http::header::{CONTENT_TYPE, HOST, USER_AGENT};
-use ::http::{HeaderMap, HeaderValue, Method, Request, Response, Uri, Version};
+use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
 use bytes::Buf;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
@@ -81,7 +81,7 @@ impl Observation {
         let log = proxy.telemetry.access_log_enabled().then(|| {
             let id = RequestId::from_request(req.headers());
             req.headers_mut()
-                .insert(request_id::HEADER, id.header_value().clone());
+                .insert(&request_id::HEADER, id.header_value().clone());
             RequestFacts {
                 start_time: SystemTime::now(),
                 method: req.method().clone(),
@@ -285,9 +285,12 @@ fn headers_len(headers: &HeaderMap) -> u64 {
         + 2
 }
 
+/// The `grpc-status` header's name.
+pub(super) static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+
 /// `grpc-status` as a number, when present and valid.
-fn grpc_status(headers: &HeaderMap) -> Option<u16> {
-    std::str::from_utf8(headers.get("grpc-status")?.as_bytes())
+pub(super) fn grpc_status<N: std::str::FromStr>(headers: &HeaderMap) -> Option<N> {
+    std::str::from_utf8(headers.get(&GRPC_STATUS)?.as_bytes())
         .ok()?
         .parse()
         .ok()

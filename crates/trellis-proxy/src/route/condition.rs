@@ -18,10 +18,15 @@ use super::view::RequestView;
 const HEADER_SLOTS: usize = 8;
 
 /// The distinct header names of a table, interned at compile time into cache slots.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct HeaderSlots(Vec<HeaderName>);
 
 impl HeaderSlots {
+    /// The name interned in `slot`.
+    pub(crate) fn name(&self, slot: usize) -> Option<&HeaderName> {
+        self.0.get(slot)
+    }
+
     fn slot(&mut self, name: &HeaderName) -> Option<usize> {
         if let Some(i) = self.0.iter().position(|n| n == name) {
             return Some(i);
@@ -62,6 +67,17 @@ impl<'r, 'a> Probe<'r, 'a> {
         }
     }
 
+    /// The path's first eight bytes as a word, for [`PathGuard::admits`].
+    pub(crate) fn path_head(&self) -> u64 {
+        self.path_head
+    }
+
+    /// Whether the request carries header `name`, interned in `slot` (looked up once per
+    /// request, like every cached header).
+    pub(crate) fn has_header(&mut self, slot: usize, name: &HeaderName) -> bool {
+        !matches!(self.header(Some(slot), name), Seen::Absent | Seen::Unknown)
+    }
+
     fn header(&mut self, slot: Option<usize>, name: &HeaderName) -> Seen<'a> {
         let fetch = |headers: &'a HeaderMap| {
             let mut values = headers.get_all(name).iter();
@@ -94,7 +110,7 @@ fn head_word(bytes: &[u8]) -> u64 {
 /// literals, compared on their first eight bytes. It never rejects a path the match
 /// would accept; it only lets the table skip the full check for most that it would not.
 #[derive(Debug, Clone, Copy, Default)]
-struct PathGuard {
+pub(crate) struct PathGuard {
     words: [u64; MAX_PREFIXES],
     masks: [u64; MAX_PREFIXES],
     /// 0 means unconstrained.
@@ -119,7 +135,8 @@ impl PathGuard {
         guard
     }
 
-    fn admits(&self, head: u64) -> bool {
+    /// Whether a path starting with `head` (see [`Probe::path_head`]) may match.
+    pub(crate) fn admits(&self, head: u64) -> bool {
         self.len == 0
             || self.words[..self.len]
                 .iter()
@@ -250,6 +267,20 @@ impl CompiledMatch {
         })
     }
 
+    /// The necessary condition on the path this match carries.
+    pub(crate) fn guard(&self) -> PathGuard {
+        self.guard
+    }
+
+    /// A cached header (its slot) this match requires to be present: the first header
+    /// condition that is not inverted (with or without a value to match).
+    pub(crate) fn required_header(&self) -> Option<usize> {
+        self.headers
+            .iter()
+            .find(|h| !h.invert && h.slot.is_some())
+            .and_then(|h| h.slot)
+    }
+
     /// Whether every condition holds; cheap integer and literal checks run before
     /// regexes and header lookups so non-matching rules are rejected early.
     pub(crate) fn holds(&self, probe: &mut Probe<'_, '_>) -> bool {
@@ -266,7 +297,8 @@ impl CompiledMatch {
                 .source_namespace
                 .as_deref()
                 .is_none_or(|ns| req.source_namespace == Some(ns))
-            && selector_matches(&self.source_labels, req.source_labels)
+            && (self.source_labels.is_empty()
+                || selector_matches(&self.source_labels, req.source_labels))
             && self.headers.iter().all(|h| h.holds(probe))
             && self.query.iter().all(|q| q.holds(req))
     }

@@ -73,6 +73,65 @@ fn first_match_wins_and_catch_all() {
     assert_eq!(RouteTable::default().find(&Req::get("/").view()), None);
 }
 
+fn header(name: &str, value: Option<&str>, invert: bool) -> HttpMatch {
+    HttpMatch {
+        headers: vec![HeaderMatch {
+            name: name.into(),
+            value: value.map(|v| StringMatch::Exact(v.into())),
+            invert,
+        }],
+        ..HttpMatch::default()
+    }
+}
+
+/// The table skips a route whose one match needs a header the request lacks without
+/// checking it in full; inverted conditions, routes with several matches and headers past
+/// the cache's slots are never skipped that way.
+#[test]
+fn header_guards_skip_only_routes_that_cannot_match() {
+    let mut routes = vec![
+        route("needs-a", vec![header("x-a", Some("1"), false)]),
+        route("without-b", vec![header("x-b", None, true)]),
+        route("a-or-path", vec![header("x-a", None, false), prefix("/p")]),
+    ];
+    // Eight more names fill the header cache; the ninth has no slot.
+    for i in 0..9 {
+        let name = format!("x-fill-{i}");
+        routes.push(route(&name, vec![header(&name, Some("on"), false)]));
+    }
+    routes.push(route("default", vec![]));
+    let table = RouteTable::compile(&routes).expect("routes compile");
+    let cases = [
+        (
+            Req::get("/").header("x-a", "1").header("x-b", "1"),
+            "needs-a",
+        ),
+        (
+            Req::get("/").header("x-a", "2").header("x-b", "1"),
+            "a-or-path",
+        ),
+        (Req::get("/p").header("x-b", "1"), "a-or-path"),
+        (Req::get("/").header("x-b", "1"), "default"),
+        (Req::get("/"), "without-b"),
+        (
+            Req::get("/").header("x-b", "1").header("x-fill-3", "on"),
+            "x-fill-3",
+        ),
+        (
+            Req::get("/").header("x-b", "1").header("x-fill-8", "on"),
+            "x-fill-8",
+        ),
+        (
+            Req::get("/").header("x-b", "1").header("x-fill-8", "off"),
+            "default",
+        ),
+    ];
+    for (i, (req, want)) in cases.into_iter().enumerate() {
+        let got = found(&table, &req).map(|(_, n)| n);
+        assert_eq!(got.as_deref(), Some(want), "case {i}");
+    }
+}
+
 #[test]
 fn invalid_regex_is_an_error_naming_the_route() {
     let bad = |m: HttpMatch| {

@@ -50,14 +50,18 @@ impl<'a> RequestView<'a> {
     /// `http`. The caller is unknown and the proxy is a sidecar until the `with_*`
     /// methods say otherwise.
     pub fn new(method: &'a Method, uri: &'a Uri, headers: &'a HeaderMap) -> Self {
+        Self::with_raw_authority(method, uri, headers, raw_authority(uri, headers))
+    }
+
+    /// [`Self::new`] for a caller that already took the authority out of the request
+    /// (with [`raw_authority`]), so the `Host` header is not looked up twice.
+    pub fn with_raw_authority(
+        method: &'a Method,
+        uri: &'a Uri,
+        headers: &'a HeaderMap,
+        raw_authority: &'a str,
+    ) -> Self {
         let scheme = uri.scheme_str().unwrap_or("http");
-        let raw_authority = match uri.authority() {
-            Some(a) => a.as_str(),
-            None => headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or(""),
-        };
         let (authority, port) = split_authority(raw_authority);
         let port = port.or_else(|| default_port(scheme));
         RequestView {
@@ -113,14 +117,28 @@ impl<'a> RequestView<'a> {
     }
 }
 
+/// The authority a request addresses, port included: the URI's (HTTP/2 `:authority`,
+/// absolute-form HTTP/1), else the `Host` header's, else empty.
+pub fn raw_authority<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> &'a str {
+    match uri.authority() {
+        Some(a) => a.as_str(),
+        None => headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(""),
+    }
+}
+
 /// Splits an authority into host (without port, IPv6 literals keep their brackets) and
 /// port. Userinfo is dropped; a port that is not a number is treated as absent.
 pub fn split_authority(authority: &str) -> (&str, Option<u16>) {
-    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
-    let host_end = if authority.starts_with('[') {
-        authority.find(']').map_or(authority.len(), |i| i + 1)
+    let start = memchr::memrchr(b'@', authority.as_bytes()).map_or(0, |i| i + 1);
+    let authority = &authority[start..];
+    let bytes = authority.as_bytes();
+    let host_end = if bytes.first() == Some(&b'[') {
+        memchr::memchr(b']', bytes).map_or(bytes.len(), |i| i + 1)
     } else {
-        authority.find(':').unwrap_or(authority.len())
+        memchr::memchr(b':', bytes).unwrap_or(bytes.len())
     };
     let (host, rest) = authority.split_at(host_end);
     let port = rest.strip_prefix(':').and_then(|p| p.parse().ok());

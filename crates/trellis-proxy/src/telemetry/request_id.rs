@@ -1,10 +1,10 @@
 //! `x-request-id`: kept when the client sent a usable one, generated otherwise, and propagated
 //! upstream so one id follows a request through every hop (as Envoy does).
 
-use http::HeaderValue;
+use http::{HeaderName, HeaderValue};
 
-/// The header name.
-pub const HEADER: &str = "x-request-id";
+/// The header name (a parsed name: lookups with it skip parsing a string each time).
+pub static HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Longest id accepted from a client; longer ones are replaced (they would bloat every log line).
 pub const MAX_LEN: usize = 128;
@@ -25,17 +25,17 @@ impl RequestId {
     pub fn from_random(random: u128) -> RequestId {
         // Version 4 and RFC 4122 variant bits.
         let v = (random & !(0xF << 76) & !(0x3 << 62)) | (0x4 << 76) | (0x2 << 62);
-        let mut text = [0u8; 36];
         const HEX: &[u8; 16] = b"0123456789abcdef";
-        let mut nibble = 0;
-        for (i, out) in text.iter_mut().enumerate() {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                *out = b'-';
-                continue;
+        let mut text = [b'-'; 36];
+        // Two hex digits per byte, most significant first, skipping the dashes.
+        let mut at = 0;
+        for byte in v.to_be_bytes() {
+            if matches!(at, 8 | 13 | 18 | 23) {
+                at += 1;
             }
-            let shift = 124 - 4 * nibble;
-            *out = HEX[((v >> shift) & 0xF) as usize];
-            nibble += 1;
+            text[at] = HEX[usize::from(byte >> 4)];
+            text[at + 1] = HEX[usize::from(byte & 0xF)];
+            at += 2;
         }
         // Only hex digits and dashes: always a valid header value.
         RequestId(HeaderValue::from_bytes(&text).unwrap_or_else(|_| HeaderValue::from_static("-")))
@@ -49,7 +49,7 @@ impl RequestId {
     /// The client's id when usable, else a fresh one.
     pub fn from_request(headers: &http::HeaderMap) -> RequestId {
         headers
-            .get(HEADER)
+            .get(&HEADER)
             .and_then(RequestId::from_client)
             .unwrap_or_else(RequestId::generate)
     }
@@ -83,12 +83,12 @@ mod tests {
     #[test]
     fn client_ids_are_kept_when_sane() {
         let mut h = http::HeaderMap::new();
-        h.insert(HEADER, HeaderValue::from_static("abc-123"));
+        h.insert(&HEADER, HeaderValue::from_static("abc-123"));
         assert_eq!(RequestId::from_request(&h).as_str(), "abc-123");
-        h.insert(HEADER, HeaderValue::from_static("has space"));
+        h.insert(&HEADER, HeaderValue::from_static("has space"));
         assert_ne!(RequestId::from_request(&h).as_str(), "has space");
         let long = "x".repeat(MAX_LEN + 1);
-        h.insert(HEADER, HeaderValue::from_str(&long).expect("ascii"));
+        h.insert(&HEADER, HeaderValue::from_str(&long).expect("ascii"));
         assert_eq!(RequestId::from_request(&h).as_str().len(), 36);
     }
 }
