@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use ::http::header::{self, HeaderName};
+use ::http::header;
 use ::http::uri::{Authority, PathAndQuery, Scheme};
 use ::http::{HeaderMap, Request, Response, Uri, Version};
 use http_body_util::Either;
@@ -19,13 +19,15 @@ use crate::runtime::{Backend, RouteRuntime, Upstream};
 use crate::telemetry::{RequestId, ResponseFlag, peer_header, request_id};
 
 /// Connection-specific headers a proxy must not forward (RFC 9110 §7.6.1).
-static HOP_BY_HOP: [HeaderName; 6] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-    header::TE,
+/// Names as strings: a name is compared against them by length first, so most are ruled
+/// out without comparing bytes or hashing (see [`strip_hop_by_hop`]).
+static HOP_BY_HOP: [&str; 6] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "transfer-encoding",
+    "upgrade",
+    "te",
 ];
 
 /// What routing decided, owned so the request can be modified afterwards.
@@ -344,24 +346,17 @@ pub(super) fn detach_values(headers: &mut HeaderMap) {
 pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let mut present = [false; HOP_BY_HOP.len()];
     for name in headers.keys() {
-        // By length first: most names are ruled out without comparing bytes.
-        let hop = match name.as_str() {
-            "connection" => 0,
-            "keep-alive" => 1,
-            "proxy-connection" => 2,
-            "transfer-encoding" => 3,
-            "upgrade" => 4,
-            "te" => 5,
-            _ => continue,
-        };
-        present[hop] = true;
+        let name = name.as_str();
+        if let Some(i) = HOP_BY_HOP.iter().position(|h| *h == name) {
+            present[i] = true;
+        }
     }
     for (name, _) in HOP_BY_HOP.iter().zip(present).filter(|(_, p)| *p) {
-        let trailers = *name == header::TE
+        let trailers = *name == header::TE.as_str()
             && headers
                 .get(header::TE)
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-        headers.remove(name);
+        headers.remove(*name);
         if trailers {
             headers.insert(header::TE, header::HeaderValue::from_static("trailers"));
         }
@@ -372,6 +367,35 @@ pub(super) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 mod tests {
     use super::*;
     use bytes::Bytes;
+
+    #[test]
+    fn hop_by_hop_headers_are_removed_but_te_trailers_stays() {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("connection", "keep-alive"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("transfer-encoding", "chunked"),
+            ("upgrade", "websocket"),
+            ("te", "trailers"),
+            ("x-custom", "kept"),
+            ("content-length", "3"),
+        ] {
+            headers.append(name, header::HeaderValue::from_static(value));
+        }
+        strip_hop_by_hop(&mut headers);
+        let mut left: Vec<_> = headers.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-length", "te", "x-custom"]);
+        assert_eq!(headers[header::TE], "trailers");
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::TE, header::HeaderValue::from_static("gzip"));
+        headers.insert(header::HOST, header::HeaderValue::from_static("a"));
+        strip_hop_by_hop(&mut headers);
+        assert!(headers.get(header::TE).is_none());
+        assert_eq!(headers.len(), 1);
+    }
 
     #[test]
     fn detached_values_keep_their_bytes_but_not_the_buffer() {
