@@ -80,8 +80,14 @@ struct CompiledRoute {
 }
 
 impl CompiledRoute {
-    fn holds(&self, probe: &mut Probe<'_, '_>) -> bool {
-        self.matches.is_empty() || self.matches.iter().any(|m| m.holds(probe))
+    /// Whether the route matches a request its [`RouteGuard`] has admitted (so a single
+    /// match's path guard is not checked twice).
+    fn holds_past_guard(&self, probe: &mut Probe<'_, '_>) -> bool {
+        match &*self.matches {
+            [] => true,
+            [only] => only.holds_past_guard(probe),
+            several => several.iter().any(|m| m.holds(probe)),
+        }
     }
 }
 
@@ -90,9 +96,8 @@ impl CompiledRoute {
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     routes: Box<[CompiledRoute]>,
-    /// Per route, necessary conditions taken from its one match (none for routes with
-    /// none or several matches), kept apart from the routes so a lookup rejects most of a
-    /// large table scanning a small array.
+    /// Per route, necessary conditions taken from its matches, kept apart from the routes
+    /// so a lookup rejects most of a large table scanning a small array.
     guards: Box<[RouteGuard]>,
     /// The header names the routes' conditions cache per lookup.
     slots: HeaderSlots,
@@ -109,11 +114,16 @@ struct RouteGuard {
 impl RouteGuard {
     fn of(route: &CompiledRoute) -> RouteGuard {
         match &*route.matches {
+            [] => RouteGuard::default(),
             [only] => RouteGuard {
-                path: only.guard(),
+                path: *only.guard(),
                 header: only.required_header(),
             },
-            _ => RouteGuard::default(),
+            // Any of the matches may hold: their path literals together, no header.
+            several => RouteGuard {
+                path: PathGuard::any_of(several.iter().map(CompiledMatch::guard)),
+                header: None,
+            },
         }
     }
 
@@ -153,7 +163,9 @@ impl RouteTable {
             .iter()
             .zip(&self.routes)
             .enumerate()
-            .find(|(_, (guard, r))| guard.admits(&mut probe, &self.slots) && r.holds(&mut probe))
+            .find(|(_, (guard, r))| {
+                guard.admits(&mut probe, &self.slots) && r.holds_past_guard(&mut probe)
+            })
             .map(|(i, (_, r))| (i, &r.route))
     }
 

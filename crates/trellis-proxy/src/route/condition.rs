@@ -74,26 +74,34 @@ impl<'r, 'a> Probe<'r, 'a> {
 
     /// Whether the request carries header `name`, interned in `slot` (looked up once per
     /// request, like every cached header).
+    #[inline]
     pub(crate) fn has_header(&mut self, slot: usize, name: &HeaderName) -> bool {
         !matches!(self.header(Some(slot), name), Seen::Absent | Seen::Unknown)
     }
 
+    /// The header interned in `slot` (or, without a slot, looked up every time). The
+    /// cached case is inlined; the map lookup is not, so a walk over many routes asking
+    /// about the same header stays a few instructions per route.
+    #[inline]
     fn header(&mut self, slot: Option<usize>, name: &HeaderName) -> Seen<'a> {
-        let fetch = |headers: &'a HeaderMap| {
-            let mut values = headers.get_all(name).iter();
-            match (values.next(), values.next()) {
-                (None, _) => Seen::Absent,
-                (Some(v), None) => Seen::One(std::str::from_utf8(v.as_bytes()).ok()),
-                (Some(_), Some(_)) => Seen::Many,
-            }
-        };
         let Some(slot) = slot else {
-            return fetch(self.req.headers);
+            return Self::fetch(self.req.headers, name);
         };
         if let Seen::Unknown = self.headers[slot] {
-            self.headers[slot] = fetch(self.req.headers);
+            self.headers[slot] = Self::fetch(self.req.headers, name);
         }
         self.headers[slot]
+    }
+
+    /// Looks `name` up in the request's headers.
+    #[inline(never)]
+    fn fetch(headers: &'a HeaderMap, name: &HeaderName) -> Seen<'a> {
+        let mut values = headers.get_all(name).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Seen::Absent,
+            (Some(v), None) => Seen::One(std::str::from_utf8(v.as_bytes()).ok()),
+            (Some(_), Some(_)) => Seen::Many,
+        }
     }
 }
 
@@ -109,11 +117,14 @@ fn head_word(bytes: &[u8]) -> u64 {
 /// A necessary condition on the path: it starts with one of up to [`MAX_PREFIXES`]
 /// literals, compared on their first eight bytes. It never rejects a path the match
 /// would accept; it only lets the table skip the full check for most that it would not.
-#[derive(Debug, Clone, Copy, Default)]
+///
+/// Every entry is compared on every check, without branches: unused entries repeat the
+/// first, and an unconstrained guard is all zeros (a zero mask admits any path).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct PathGuard {
     words: [u64; MAX_PREFIXES],
     masks: [u64; MAX_PREFIXES],
-    /// 0 means unconstrained.
+    /// How many entries are distinct literals; 0 means unconstrained.
     len: usize,
 }
 
@@ -122,26 +133,57 @@ impl PathGuard {
         let prefixes = uri
             .map(StringMatcher::required_prefixes)
             .unwrap_or_default();
-        let mut guard = PathGuard::default();
         if prefixes.len() > MAX_PREFIXES || prefixes.iter().any(|p| p.is_empty()) {
-            return guard;
+            return PathGuard::default();
         }
-        for (i, p) in prefixes.iter().enumerate() {
+        let entries = prefixes.iter().map(|p| {
             let n = p.len().min(8);
-            guard.words[i] = head_word(&p[..n]);
-            guard.masks[i] = if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 };
+            let mask = if n == 8 { u64::MAX } else { (1 << (8 * n)) - 1 };
+            (head_word(&p[..n]), mask)
+        });
+        PathGuard::from_entries(entries)
+    }
+
+    /// A guard admitting paths that start with any of `entries` (word, mask); fills the
+    /// unused entries with copies of the first.
+    fn from_entries(entries: impl Iterator<Item = (u64, u64)>) -> PathGuard {
+        let mut guard = PathGuard::default();
+        for (i, (word, mask)) in entries.take(MAX_PREFIXES).enumerate() {
+            guard.words[i] = word;
+            guard.masks[i] = mask;
+            guard.len = i + 1;
         }
-        guard.len = prefixes.len();
+        for i in guard.len..MAX_PREFIXES {
+            guard.words[i] = guard.words[0];
+            guard.masks[i] = guard.masks[0];
+        }
         guard
     }
 
+    /// The guard of a route with several matches: a path may match if it passes any of
+    /// `guards`. Unconstrained when one of them is, or when together they have more
+    /// literals than a guard holds.
+    pub(crate) fn any_of<'g>(guards: impl IntoIterator<Item = &'g PathGuard>) -> PathGuard {
+        let mut entries = Vec::with_capacity(MAX_PREFIXES);
+        for g in guards {
+            if g.len == 0 {
+                return PathGuard::default();
+            }
+            entries.extend(g.words[..g.len].iter().zip(&g.masks[..g.len]));
+        }
+        if entries.len() > MAX_PREFIXES {
+            return PathGuard::default();
+        }
+        PathGuard::from_entries(entries.into_iter().map(|(w, m)| (*w, *m)))
+    }
+
     /// Whether a path starting with `head` (see [`Probe::path_head`]) may match.
+    #[inline]
     pub(crate) fn admits(&self, head: u64) -> bool {
-        self.len == 0
-            || self.words[..self.len]
-                .iter()
-                .zip(&self.masks)
-                .any(|(w, m)| head & m == *w)
+        // `|`, not `||`: every entry compared, without a branch between them.
+        (0..MAX_PREFIXES).fold(false, |hit, i| {
+            hit | (head & self.masks[i] == self.words[i])
+        })
     }
 }
 
@@ -244,8 +286,11 @@ impl CompiledMatch {
                 .transpose()
         };
         let uri = string(&m.uri, m.ignore_uri_case)?;
+        let guard = PathGuard::new(uri.as_ref());
+        // A short literal prefix is checked in full by the guard; no need to compare again.
+        let uri = uri.filter(|u| !u.decided_by_prefix());
         Ok(CompiledMatch {
-            guard: PathGuard::new(uri.as_ref()),
+            guard,
             gateways: m.gateways.iter().map(|g| g.as_str().into()).collect(),
             port: m.port,
             method: string(&m.method, false)?,
@@ -268,8 +313,8 @@ impl CompiledMatch {
     }
 
     /// The necessary condition on the path this match carries.
-    pub(crate) fn guard(&self) -> PathGuard {
-        self.guard
+    pub(crate) fn guard(&self) -> &PathGuard {
+        &self.guard
     }
 
     /// A cached header (its slot) this match requires to be present: the first header
@@ -284,10 +329,14 @@ impl CompiledMatch {
     /// Whether every condition holds; cheap integer and literal checks run before
     /// regexes and header lookups so non-matching rules are rejected early.
     pub(crate) fn holds(&self, probe: &mut Probe<'_, '_>) -> bool {
+        self.guard.admits(probe.path_head) && self.holds_past_guard(probe)
+    }
+
+    /// [`Self::holds`] for a request whose path [`Self::guard`] has already admitted.
+    pub(crate) fn holds_past_guard(&self, probe: &mut Probe<'_, '_>) -> bool {
         let req = probe.req;
         let string = |m: &Option<StringMatcher>, v: &str| m.as_ref().is_none_or(|m| m.matches(v));
-        self.guard.admits(probe.path_head)
-            && (self.gateways.is_empty() || self.gateways.iter().any(|g| **g == *req.gateway))
+        (self.gateways.is_empty() || self.gateways.iter().any(|g| **g == *req.gateway))
             && self.port.is_none_or(|p| req.port == Some(p))
             && string(&self.method, req.method.as_str())
             && string(&self.scheme, req.scheme)

@@ -86,6 +86,15 @@ impl StringMatcher {
         }
     }
 
+    /// Whether every value whose first eight bytes agree with [`Self::required_prefixes`]
+    /// matches, so a [`super::condition::PathGuard`] that admitted the value has already
+    /// decided it: a case-sensitive `Prefix` of one to eight bytes (without NUL, which
+    /// the guard uses to pad short values).
+    pub(crate) fn decided_by_prefix(&self) -> bool {
+        matches!(&self.kind, Kind::Prefix(p)
+            if !self.ignore_case && (1..=8).contains(&p.len()) && !p.contains('\0'))
+    }
+
     /// Whether `value` matches.
     pub(crate) fn matches(&self, value: &str) -> bool {
         match &self.kind {
@@ -115,12 +124,29 @@ impl StringMatcher {
     }
 }
 
-/// Byte equality that returns at the first difference. Route patterns are short and a
-/// table's patterns mostly differ from a request within the first few bytes, where a
+/// Byte equality that returns at the first differing word. Route patterns are short and
+/// a table's patterns mostly differ from a request within the first few bytes, where a
 /// library `memcmp` call costs more than the comparison itself.
 #[inline]
 fn bytes_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    a8.by_ref()
+        .zip(b8.by_ref())
+        .all(|(x, y)| word(x) == word(y))
+        && a8
+            .remainder()
+            .iter()
+            .zip(b8.remainder())
+            .all(|(x, y)| x == y)
+}
+
+/// An eight-byte chunk as a word (the chunks come from `chunks_exact(8)`).
+#[inline]
+fn word(chunk: &[u8]) -> u64 {
+    u64::from_le_bytes(chunk.try_into().unwrap_or_default())
 }
 
 /// An anchored regex: a fully built DFA when one fits in [`DFA_SIZE_LIMIT`] (searching it

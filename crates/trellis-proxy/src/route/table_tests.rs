@@ -132,6 +132,49 @@ fn header_guards_skip_only_routes_that_cannot_match() {
     }
 }
 
+/// A route with several matches is skipped only when the path starts with none of their
+/// literals; with more literals than a guard holds it is always checked in full.
+#[test]
+fn routes_with_several_matches_are_found_by_any_of_their_paths() {
+    let exact = |p: &str| HttpMatch {
+        uri: Some(StringMatch::Exact(p.into())),
+        ..HttpMatch::default()
+    };
+    let regex = |p: &str| HttpMatch {
+        uri: Some(StringMatch::Regex(p.into())),
+        ..HttpMatch::default()
+    };
+    let table = RouteTable::compile(&[
+        route("three", vec![prefix("/a"), regex("/b[0-9]+"), exact("/c")]),
+        route(
+            "five",
+            vec![
+                prefix("/d"),
+                prefix("/e"),
+                prefix("/f"),
+                prefix("/g"),
+                prefix("/h"),
+            ],
+        ),
+        route("default", vec![]),
+    ])
+    .expect("routes compile");
+    let cases = [
+        ("/a/x", "three"),
+        ("/b12", "three"),
+        ("/c", "three"),
+        ("/c/", "default"),
+        ("/bx", "default"),
+        ("/d", "five"),
+        ("/h/1", "five"),
+        ("/i", "default"),
+    ];
+    for (path, want) in cases {
+        let got = found(&table, &Req::get(path)).map(|(_, n)| n);
+        assert_eq!(got.as_deref(), Some(want), "{path}");
+    }
+}
+
 #[test]
 fn invalid_regex_is_an_error_naming_the_route() {
     let bad = |m: HttpMatch| {
@@ -370,27 +413,31 @@ fn uri_match() -> impl Strategy<Value = StringMatch> {
 
 proptest! {
     /// The table (with its path guards, literal prefilters and DFAs) agrees with the
-    /// model's own evaluation of literal kinds and with the `regex` crate on regexes.
+    /// model's own evaluation of literal kinds and with the `regex` crate on regexes, for
+    /// routes of one match and of several (whose path guards are merged).
     #[test]
     fn uri_matching_agrees_with_reference(
-        m in uri_match(),
+        ms in prop::collection::vec(uri_match(), 1..4),
         ignore_case in any::<bool>(),
         path in "[/aAb0-9]{0,14}",
     ) {
-        let want = match &m {
+        let want = ms.iter().any(|m| match m {
             StringMatch::Regex(p) => regex::RegexBuilder::new(&format!("^(?:{p})$"))
                 .case_insensitive(ignore_case)
                 .build()
                 .expect("generated regex is valid")
                 .is_match(&path),
             other => other.matches(&path, ignore_case).expect("literal kind"),
-        };
+        });
         let table = RouteTable::compile(&[HttpRoute {
-            matches: vec![HttpMatch {
-                uri: Some(m),
-                ignore_uri_case: ignore_case,
-                ..HttpMatch::default()
-            }],
+            matches: ms
+                .into_iter()
+                .map(|m| HttpMatch {
+                    uri: Some(m),
+                    ignore_uri_case: ignore_case,
+                    ..HttpMatch::default()
+                })
+                .collect(),
             ..HttpRoute::default()
         }])
         .expect("compiles");
