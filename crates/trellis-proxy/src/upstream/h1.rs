@@ -108,6 +108,8 @@ pub(super) async fn handshake(
     defaults: &UpstreamDefaults,
 ) -> Result<Idle, UpstreamError> {
     let (sender, conn) = http1::Builder::new()
+        // Flattened writes, as on the downstream side (see `http::guard::server_builder`).
+        .writev(false)
         .handshake(TokioIo::new(stream))
         .await
         .map_err(UpstreamError::Handshake)?;
