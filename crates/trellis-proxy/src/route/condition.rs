@@ -118,12 +118,13 @@ fn head_word(bytes: &[u8]) -> u64 {
 /// literals, compared on their first eight bytes. It never rejects a path the match
 /// would accept; it only lets the table skip the full check for most that it would not.
 ///
-/// Every entry is compared on every check, without branches: unused entries repeat the
-/// first, and an unconstrained guard is all zeros (a zero mask admits any path).
+/// Most routes have one literal, so the first entry is checked alone and the others only
+/// when there are more; unused entries repeat the first, and an unconstrained guard is all
+/// zeros (a zero mask admits any path).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct PathGuard {
-    words: [u64; MAX_PREFIXES],
-    masks: [u64; MAX_PREFIXES],
+    /// (word, mask) per literal: a path whose head, masked, equals the word may match.
+    entries: [(u64, u64); MAX_PREFIXES],
     /// How many entries are distinct literals; 0 means unconstrained.
     len: usize,
 }
@@ -148,14 +149,13 @@ impl PathGuard {
     /// unused entries with copies of the first.
     fn from_entries(entries: impl Iterator<Item = (u64, u64)>) -> PathGuard {
         let mut guard = PathGuard::default();
-        for (i, (word, mask)) in entries.take(MAX_PREFIXES).enumerate() {
-            guard.words[i] = word;
-            guard.masks[i] = mask;
+        for (i, entry) in entries.take(MAX_PREFIXES).enumerate() {
+            guard.entries[i] = entry;
             guard.len = i + 1;
         }
-        for i in guard.len..MAX_PREFIXES {
-            guard.words[i] = guard.words[0];
-            guard.masks[i] = guard.masks[0];
+        let first = guard.entries[0];
+        for entry in &mut guard.entries[guard.len.max(1)..] {
+            *entry = first;
         }
         guard
     }
@@ -169,21 +169,19 @@ impl PathGuard {
             if g.len == 0 {
                 return PathGuard::default();
             }
-            entries.extend(g.words[..g.len].iter().zip(&g.masks[..g.len]));
+            entries.extend_from_slice(&g.entries[..g.len]);
         }
         if entries.len() > MAX_PREFIXES {
             return PathGuard::default();
         }
-        PathGuard::from_entries(entries.into_iter().map(|(w, m)| (*w, *m)))
+        PathGuard::from_entries(entries.into_iter())
     }
 
     /// Whether a path starting with `head` (see [`Probe::path_head`]) may match.
     #[inline]
     pub(crate) fn admits(&self, head: u64) -> bool {
-        // `|`, not `||`: every entry compared, without a branch between them.
-        (0..MAX_PREFIXES).fold(false, |hit, i| {
-            hit | (head & self.masks[i] == self.words[i])
-        })
+        let hit = |(word, mask): &(u64, u64)| head & mask == *word;
+        hit(&self.entries[0]) || (self.len > 1 && self.entries[1..].iter().any(hit))
     }
 }
 
