@@ -168,6 +168,11 @@ def markdown(results: list[dict], meta: dict) -> str:
         "(trellis `--access-log off`). Backend: nginx, one worker, a 1 KiB static file.",
         "- Nothing is pinned to a CPU (see docs/performance.md).",
     ]
+    if meta.get("rounds", 1) > 1:
+        lines.append(
+            f"- {meta['rounds']} rounds: the targets took turns, round after round; every "
+            "number is the median of a target's rounds (errors: their sum)."
+        )
     for r in results:
         for n in r.get("notes", []):
             lines.append(f"- Note: {n}.")

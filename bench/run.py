@@ -9,7 +9,12 @@ run and against one nginx backend serving 1 KiB over HTTP/1.1 keep-alive:
       with h2load -t1 -c32 -m1 for throughput (the proxies forward over HTTP/1.1 keep-alive)
 
 Settings (environment): BENCH_DURATION (s, default 10), BENCH_RATE (default 2000),
-BENCH_TARGETS (comma list, default all), BENCH_PORT_BASE (default 18400), TRELLIS_BIN.
+BENCH_ROUNDS (default 1), BENCH_TARGETS (comma list, default all), BENCH_PORT_BASE (default
+18400), TRELLIS_BIN.
+
+With BENCH_ROUNDS=N every target is measured N times, the targets taking turns round after
+round (so a noisy minute on a shared machine hits every target once, not one target N times),
+and each number in the report is the median of its N values; error counts are summed.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import os
 import platform
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -147,6 +153,28 @@ def measure_target(t: configs.Target, procs: measure.Procs, run_dir: str, cfg: d
     return result
 
 
+def merge_rounds(rounds: list[dict]) -> dict:
+    """One result from a target's rounds: the median of every number, error counts summed,
+    the first of everything else; an error in any round is kept."""
+    merged: dict = {}
+    for key in dict.fromkeys(k for r in rounds for k in r if k != "error"):
+        values = [r.get(key) for r in rounds]
+        value = next((v for v in values if v is not None), None)
+        if isinstance(value, dict):
+            merged[key] = merge_rounds([v for v in values if isinstance(v, dict)])
+        elif isinstance(value, bool) or not isinstance(value, (int, float)):
+            merged[key] = value
+        elif key == "errors":
+            merged[key] = sum(v for v in values if isinstance(v, (int, float)))
+        else:
+            numbers = [v for v in values if isinstance(v, (int, float))]
+            merged[key] = statistics.median(numbers) if numbers else None
+    errors = [r["error"] for r in rounds if "error" in r]
+    if errors:
+        merged["error"] = "; ".join(errors)
+    return merged
+
+
 def main() -> int:
     cfg = {
         "duration": env_int("BENCH_DURATION", 10),
@@ -154,6 +182,7 @@ def main() -> int:
         "json_flag": measure.oha_json_flag(),
     }
     base = env_int("BENCH_PORT_BASE", 18400)
+    rounds = max(1, env_int("BENCH_ROUNDS", 1))
     wanted = [n.strip() for n in os.environ.get("BENCH_TARGETS", ",".join(ALL)).split(",") if n]
     run_dir = tempfile.mkdtemp(prefix="trellis-bench-")
     procs = measure.Procs(os.environ.get("BENCH_PID_FILE", os.path.join(run_dir, "pids")))
@@ -178,9 +207,13 @@ def main() -> int:
         measure.wait_port(base, bproc, blog)
         measure.wait_port(base + 1, bproc, blog)
         targets, skipped = build_targets(run_dir, base, backend, wanted)
-        for t in targets:
-            print(f"bench: {t.name} ...", file=sys.stderr, flush=True)
-            results.append(measure_target(t, procs, run_dir, cfg))
+        per_target: list[list[dict]] = [[] for _ in targets]
+        for n in range(rounds):
+            for t, measured in zip(targets, per_target):
+                of = f" (round {n + 1} of {rounds})" if rounds > 1 else ""
+                print(f"bench: {t.name}{of} ...", file=sys.stderr, flush=True)
+                measured.append(measure_target(t, procs, run_dir, cfg))
+        results = [merge_rounds(m) for m in per_target]
     finally:
         procs.stop_all()
     meta = {
@@ -190,6 +223,7 @@ def main() -> int:
         "busy_before": busy_before,
         "duration": cfg["duration"],
         "rate": cfg["rate"],
+        "rounds": rounds,
         "versions": report.versions(os.path.join(BENCH, ".tools", "versions.txt"), ROOT),
         "skipped": skipped,
         "run_dir": run_dir,

@@ -5,6 +5,7 @@
 #   ./bench/run.sh                       # everything, ~5 minutes
 #   BENCH_DURATION=5 ./bench/run.sh      # shorter loads (seconds per load, default 10)
 #   BENCH_TARGETS=direct,trellis ./bench/run.sh
+#   BENCH_ROUNDS=3 ./bench/run.sh        # targets take turns 3 times; medians (~15 minutes)
 #
 # Other settings: BENCH_RATE (open-loop RPS, default 2000), BENCH_PORT_BASE (default 18400; the
 # run uses ports BASE..BASE+54 on 127.0.0.1), BENCH_NO_INSTALL=1 (only check the tools),
