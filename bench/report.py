@@ -86,6 +86,16 @@ def table(results: list[dict]) -> list[str]:
     return lines
 
 
+# An open-loop p99 this many times the p50 is a stall of the (shared) machine, not the
+# target's own tail: at 2k RPS every proxy measured here keeps p99 within 2-4x its p50.
+STALL_RATIO = 5
+
+
+def _stalled(r: dict) -> bool:
+    p50, p99 = _get(r, "open", "p50_ms"), _get(r, "open", "p99_ms")
+    return p50 is not None and p99 is not None and p99 > STALL_RATIO * p50
+
+
 def targets(results: list[dict]) -> list[str]:
     """The issue's targets, checked against this run (only when trellis ran)."""
     by = {r["name"]: r for r in results if "error" not in r}
@@ -106,22 +116,31 @@ def targets(results: list[dict]) -> list[str]:
     peers = [n for n in ("envoy", "haproxy", "nginx") if n in by]
     if p99 is not None and peers:
         worst = {n: _get(by[n], "open", "p99_ms") for n in peers}
-        check(
-            all(v is not None and p99 < v for v in worst.values()),
+        what = (
             "open-loop p99 below every peer's ("
             + ", ".join(f"{n} {_ms(v)}" for n, v in worst.items())
-            + f"; trellis {_ms(p99)} ms)",
+            + f"; trellis {_ms(p99)} ms)"
         )
+        stalled = [n for n in peers if p99 < (worst[n] or 0) and _stalled(by[n])]
+        if stalled:
+            # Beating a peer whose tail was a stall of the machine says nothing.
+            out.append(
+                f"- [ ] {what}: not decided in this run ({', '.join(stalled)}: p99 over "
+                f"{STALL_RATIO}× p50, a stall on the machine, not the proxy; run again)"
+            )
+        else:
+            check(all(v is not None and p99 < v for v in worst.values()), what)
     d = by.get("direct")
     if p99 is not None and d and _get(d, "open", "p99_ms") is not None:
         base = _get(d, "open", "p99_ms")
         added = (p99 - base) * 1000
         what = "added p99 at the open-loop rate <= 100 µs over direct"
-        if added < 0:
+        if added < 0 or _stalled(d):
             # A proxy cannot make the tail shorter than no proxy: the baseline was noisy.
             out.append(
-                f"- [ ] {what}: not measurable in this run (direct's p99 {_ms(base)} ms is above "
-                f"trellis' {_ms(p99)} ms, a noisy baseline; run again)"
+                f"- [ ] {what}: not measurable in this run (direct's p99 {_ms(base)} ms against "
+                f"its p50 {_ms(_get(d, 'open', 'p50_ms'))} and trellis' p99 {_ms(p99)} ms: a "
+                "noisy baseline; run again)"
             )
         else:
             check(added <= 100, f"{what} ({added:+.0f} µs)")
