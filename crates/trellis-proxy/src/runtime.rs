@@ -411,12 +411,12 @@ fn backend_set<'m>(
     Ok(set)
 }
 
-/// Indexes every name a client may use for each service: the FQDN always, and for
-/// in-cluster services `name.ns.svc`, `name.ns` and (in the client's namespace) `name`.
-/// Exact FQDNs win over shorter aliases when both exist.
 /// Service index by every host name a client may use; probed with each request's `Host`.
 type HostIndex = HashMap<Box<str>, usize, foldhash::fast::RandomState>;
 
+/// Indexes every name a client may use for each service: the FQDN always, and for
+/// in-cluster services `name.ns.svc`, `name.ns` and (in the client's namespace) `name`.
+/// Exact FQDNs win over shorter aliases when both exist.
 fn host_index(mesh: &Mesh, services: &[ServiceRuntime], client_namespace: &str) -> HostIndex {
     let resolver = mesh.host_resolver();
     let mut index = HostIndex::with_capacity_and_hasher(services.len() * 4, Default::default());

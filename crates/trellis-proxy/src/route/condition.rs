@@ -121,7 +121,7 @@ fn head_word(bytes: &[u8]) -> u64 {
 /// Most routes have one literal, so the first entry is checked alone and the others only
 /// when there are more; unused entries repeat the first, and an unconstrained guard is all
 /// zeros (a zero mask admits any path).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct PathGuard {
     /// (word, mask) per literal: a path whose head, masked, equals the word may match.
     entries: [(u64, u64); MAX_PREFIXES],
