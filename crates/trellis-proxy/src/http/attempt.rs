@@ -144,10 +144,12 @@ async fn once(
         },
         None => sent.await,
     };
+    // One clock read for the attempt's end: its latency and the outlier report.
+    let finished = Instant::now();
     let result = match result {
         Ok(resp) => {
             if let Some(f) = in_flight.as_mut() {
-                f.answered = true;
+                f.answered_at = Some(finished);
             }
             Ok(resp)
         }
@@ -162,7 +164,7 @@ async fn once(
         }
     };
     if let Some(index) = endpoint {
-        backend.report(index, outlier_outcome(&result), Instant::now());
+        backend.report(index, outlier_outcome(&result), finished);
     }
     result.map_err(Failed::Attempt)
 }
@@ -262,7 +264,8 @@ fn repick(
 struct InFlight<'a> {
     state: &'a EndpointState,
     started: Instant,
-    answered: bool,
+    /// When the response headers arrived (`None`: unanswered, e.g. cancelled or failed).
+    answered_at: Option<Instant>,
 }
 
 impl<'a> InFlight<'a> {
@@ -271,14 +274,17 @@ impl<'a> InFlight<'a> {
         InFlight {
             state,
             started: Instant::now(),
-            answered: false,
+            answered_at: None,
         }
     }
 }
 
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
-        let rtt = self.answered.then(|| self.started.elapsed());
-        self.state.finish_request(rtt, Instant::now());
+        let now = self.answered_at.unwrap_or_else(Instant::now);
+        let rtt = self
+            .answered_at
+            .map(|at| at.saturating_duration_since(self.started));
+        self.state.finish_request(rtt, now);
     }
 }

@@ -260,12 +260,18 @@ async fn forward(
         Err(o) => return attempt::overflow(o),
     };
     let timeout = decision.timeout;
-    let req = match mirror::fork(proxy, &route.mirrors, req, decision.request_port, timeout).await {
-        Ok(req) => req,
-        Err(e) => {
-            tracing::debug!(error = %e, "reading the request body failed");
-            let flag = ResponseFlag::DownstreamConnectionTermination;
-            return local::error(flag, "request body read failed");
+    // Most routes mirror nothing: no trip through `fork`'s future for them (each await
+    // layer moves the request, 264 bytes, in and out).
+    let req = if route.mirrors.is_empty() {
+        req.map(Either::Left)
+    } else {
+        match mirror::fork(proxy, &route.mirrors, req, decision.request_port, timeout).await {
+            Ok(req) => req,
+            Err(e) => {
+                tracing::debug!(error = %e, "reading the request body failed");
+                let flag = ResponseFlag::DownstreamConnectionTermination;
+                return local::error(flag, "request body read failed");
+            }
         }
     };
     let sent = attempt::send(
