@@ -68,7 +68,8 @@ impl MirrorRuntime {
 /// Sends copies of `req` to the `mirrors` that sample it and returns the request for the
 /// primary. When no mirror samples the request, it is returned untouched (no copy, no
 /// allocation). `request_port` is the port the client addressed (for destinations
-/// without a port); `timeout` bounds each copy (else [`DEFAULT_MIRROR_TIMEOUT`]).
+/// without a port); `timeout` bounds each copy (else [`DEFAULT_MIRROR_TIMEOUT`]). Routes
+/// without mirrors do not call it (`forward` skips the await and its moves of the request).
 pub(super) async fn fork(
     proxy: &HttpProxy,
     mirrors: &[MirrorRuntime],
@@ -76,9 +77,6 @@ pub(super) async fn fork(
     request_port: Option<u16>,
     timeout: Option<Duration>,
 ) -> Result<Request<ProxyBody>, hyper::Error> {
-    if mirrors.is_empty() {
-        return Ok(req.map(Either::Left));
-    }
     let random: u64 = rand::random();
     // One 32-bit half per mirror for the first two, a fresh number for any further.
     // Allocates only when some mirror samples the request (an empty Vec does not).
