@@ -49,7 +49,11 @@ use crate::telemetry::Telemetry;
 pub const FLAGS_HEADER: &str = "x-trellis-flags";
 
 /// Body of every response the listener returns: the upstream's stream, or a local one.
-pub type ProxyBody = Either<Incoming, Full<Bytes>>;
+pub type ProxyBody = Either<crate::upstream::UpstreamBody, Full<Bytes>>;
+
+/// Body of every request sent upstream: the client's stream, or bytes already read (a
+/// mirrored or retried request).
+pub type RequestBody = Either<Incoming, Full<Bytes>>;
 
 /// Listener settings that are not part of the mesh model.
 #[derive(Debug, Clone)]

@@ -1,29 +1,31 @@
 //! Upstream connections: one pool per [`Backend`](crate::runtime::Backend), enforcing the
 //! backend's DestinationRule `connectionPool` on every connection it opens.
 //!
-//! - HTTP/1.1 ([`h1`]): idle keep-alive connections wait in a small LIFO stack per
-//!   endpoint; a request takes the most recently used one that is still ready, else opens
-//!   a new one. A connection goes back to its stack once its response body has been read
-//!   (never after a `101 Switching Protocols`: the upgraded stream belongs to the caller).
-//! - HTTP/2 ([`h2`], ports with protocol HTTP2/gRPC): one multiplexed connection per
-//!   endpoint, opened by the first request that needs it (the others wait for that
-//!   connect rather than opening their own) and replaced when it closes.
+//! - HTTP/1.1 ([`h1`], a client of our own): idle keep-alive connections wait in a small
+//!   LIFO stack per endpoint; a request takes the most recently used one that is still
+//!   usable, else opens a new one. A connection goes back to its stack as soon as its
+//!   response body has been read (never after a `101 Switching Protocols`: the upgraded
+//!   stream belongs to the caller).
+//! - HTTP/2 ([`h2`], ports with protocol HTTP2/gRPC, hyper's client): one multiplexed
+//!   connection per endpoint, opened by the first request that needs it (the others wait
+//!   for that connect rather than opening their own) and replaced when it closes.
 //! - Passthrough (no endpoint index, `Upstream::OriginalDestination`): a fresh connection
 //!   per request to the request's authority, closed after the response. Passthrough HTTP
 //!   is rare enough in a mesh that a per-authority pool is not worth its state.
 //!
 //! Limits: `maxConnections` counts every open connection to the backend (a permit from
-//! [`ConnectionPoolLimits`] lives as long as the connection's driver task). When it is
-//! reached, a request waits for an idle connection or a freed slot while it holds one of
-//! the `http1MaxPendingRequests` slots, and gets `503 UO` at once when there is none;
-//! waiting is bounded by the route timeout, which the caller applies. Idle connections are
-//! closed by their driver after `idleTimeout`; `maxRequestsPerConnection` retires a
-//! connection after that many requests and `maxConnectionDuration` at that age (it takes
-//! no new request and closes once its responses are done); `connectTimeout` and
-//! `tcpKeepalive` apply to every connect. A configuration reload builds new pools: the old pool's idle connections close
-//! when it is dropped, requests in flight finish on theirs.
+//! [`ConnectionPoolLimits`] lives as long as the connection). When it is reached, a
+//! request waits for an idle connection or a freed slot while it holds one of the
+//! `http1MaxPendingRequests` slots, and gets `503 UO` at once when there is none; waiting
+//! is bounded by the route timeout, which the caller applies. Idle connections are closed
+//! after `idleTimeout` (HTTP/1.1: by the pool's sweeper; HTTP/2: by the connection's
+//! driver); `maxRequestsPerConnection` retires a connection after that many requests and
+//! `maxConnectionDuration` at that age (it takes no new request and closes once its
+//! responses are done); `connectTimeout` and `tcpKeepalive` apply to every connect. A
+//! configuration reload builds new pools: the old pool's idle connections close when it
+//! is dropped, requests in flight finish on theirs.
 
-mod h1;
+pub mod h1;
 mod h2;
 #[cfg(test)]
 mod tests;
@@ -31,19 +33,22 @@ mod tests;
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use ::http::{Request, Response};
-use hyper::body::Incoming;
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 use trellis_model::ConnectionPool;
 
 use crate::balance::EndpointState;
-use crate::http::ProxyBody;
+use crate::http::RequestBody;
 use crate::resilience::{ConnectionPermit, ConnectionPoolLimits, Overflow};
 use crate::tcp::{TcpError, TcpProxyOptions};
 
@@ -84,15 +89,22 @@ pub enum UpstreamError {
     /// authority) (`UF`).
     #[error("no upstream address for this request")]
     NoTarget,
-    /// The connection failed while the request was sent or answered (`UC`).
+    /// An HTTP/2 connection failed while the request was sent or answered (`UC`).
     #[error("upstream request failed: {0}")]
     Request(#[source] hyper::Error),
+    /// An HTTP/1.1 exchange failed: the connection, the response, or the request body
+    /// (`UC`).
+    #[error(transparent)]
+    Http1(#[from] h1::Error),
 }
 
 impl UpstreamError {
     /// Whether no connection was made, so the request certainly never reached the server.
     pub fn is_connect_failure(&self) -> bool {
-        !matches!(self, UpstreamError::Overflow(_) | UpstreamError::Request(_))
+        !matches!(
+            self,
+            UpstreamError::Overflow(_) | UpstreamError::Request(_) | UpstreamError::Http1(_)
+        )
     }
 }
 
@@ -115,8 +127,10 @@ enum Dial {
 #[derive(Debug)]
 struct EndpointConns {
     dial: Dial,
-    /// Idle HTTP/1.1 connections, most recently used last.
-    idle: std::sync::Mutex<Vec<h1::Idle>>,
+    /// Idle HTTP/1.1 connections, most recently used last. Boxed: a connection moves
+    /// between this stack and the response body reading from it with every request.
+    #[expect(clippy::vec_box, reason = "connections move in and out by pointer")]
+    idle: std::sync::Mutex<Vec<Box<h1::Conn>>>,
     /// Wakes requests waiting for a connection of this endpoint.
     available: Notify,
     /// The HTTP/2 connection state.
@@ -142,6 +156,8 @@ struct Shared {
     freed: Notify,
     /// Requests waiting for a connection; checkins only notify when there are some.
     waiting: AtomicUsize,
+    /// Whether the HTTP/1.1 idle sweeper runs (`h1::sweep`).
+    sweeping: AtomicBool,
     next_id: AtomicU64,
 }
 
@@ -180,6 +196,7 @@ impl UpstreamPool {
                 endpoints,
                 freed: Notify::new(),
                 waiting: AtomicUsize::new(0),
+                sweeping: AtomicBool::new(false),
                 next_id: AtomicU64::new(0),
             }),
         }
@@ -190,12 +207,16 @@ impl UpstreamPool {
     pub async fn send(
         &self,
         endpoint: Option<usize>,
-        req: Request<ProxyBody>,
+        req: Request<RequestBody>,
         defaults: &UpstreamDefaults,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         match (self.shared.http2, endpoint) {
-            (false, Some(ep)) => h1::send(&self.shared, ep, req, defaults).await,
-            (true, Some(ep)) => h2::send(&self.shared, ep, req, defaults).await,
+            (false, Some(ep)) => Ok(h1::send(&self.shared, ep, req, defaults)
+                .await?
+                .map(UpstreamBody::Http1)),
+            (true, Some(ep)) => Ok(h2::send(&self.shared, ep, req, defaults)
+                .await?
+                .map(UpstreamBody::Http2)),
             (http2, None) => passthrough(&self.shared, http2, req, defaults).await,
         }
     }
@@ -215,9 +236,9 @@ impl UpstreamPool {
 async fn passthrough(
     shared: &Arc<Shared>,
     http2: bool,
-    mut req: Request<ProxyBody>,
+    mut req: Request<RequestBody>,
     defaults: &UpstreamDefaults,
-) -> Result<Response<Incoming>, UpstreamError> {
+) -> Result<Response<UpstreamBody>, UpstreamError> {
     let authority = req.uri().authority().ok_or(UpstreamError::NoTarget)?;
     let port = authority.port_u16().unwrap_or(80);
     let dial = match authority.host().trim_matches(['[', ']']).parse() {
@@ -233,17 +254,62 @@ async fn passthrough(
     if http2 {
         h2::authority_from_host(&mut req);
         let (_, mut sender, _) = h2::handshake(shared, stream, slot, None, defaults).await?;
-        return sender
+        let resp = sender
             .send_request(req)
             .await
-            .map_err(UpstreamError::Request);
+            .map_err(UpstreamError::Request)?;
+        return Ok(resp.map(UpstreamBody::Http2));
     }
-    h1::origin_form(&mut req);
-    let mut conn = h1::handshake(shared, stream, slot, None, defaults).await?;
-    conn.sender
-        .send_request(req)
-        .await
-        .map_err(UpstreamError::Request)
+    let resp = h1::send_once(shared, stream, slot, req).await?;
+    Ok(resp.map(UpstreamBody::Http1))
+}
+
+/// The body of an upstream response, read from whichever client carried the request.
+#[derive(Debug)]
+pub enum UpstreamBody {
+    /// From an HTTP/1.1 connection of the pool.
+    Http1(h1::ResponseBody),
+    /// From hyper's HTTP/2 client.
+    Http2(Incoming),
+}
+
+impl UpstreamBody {
+    /// The upgraded connection of an HTTP/1.1 `101 Switching Protocols` (once).
+    pub fn take_upgrade(&mut self) -> Option<h1::Upgraded> {
+        match self {
+            UpstreamBody::Http1(body) => body.take_upgrade(),
+            UpstreamBody::Http2(_) => None,
+        }
+    }
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.get_mut() {
+            UpstreamBody::Http1(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+            UpstreamBody::Http2(body) => Pin::new(body).poll_frame(cx).map_err(Into::into),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            UpstreamBody::Http1(body) => body.is_end_stream(),
+            UpstreamBody::Http2(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            UpstreamBody::Http1(body) => body.size_hint(),
+            UpstreamBody::Http2(body) => body.size_hint(),
+        }
+    }
 }
 
 impl Shared {
@@ -292,8 +358,8 @@ impl Shared {
     }
 }
 
-/// A `maxConnections` slot held by one connection's driver; giving it back wakes the
-/// requests waiting for one.
+/// A `maxConnections` slot held by one connection (an HTTP/1.1 [`h1::Conn`], an HTTP/2
+/// connection's driver); giving it back wakes the requests waiting for one.
 #[derive(Debug)]
 struct ConnSlot {
     permit: Option<ConnectionPermit>,

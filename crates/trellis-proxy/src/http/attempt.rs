@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 use ::http::{HeaderName, Request, Response, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 
-use super::{Exchange, ProxyBody, local, observe};
+use super::{Exchange, ProxyBody, RequestBody, local, observe};
 use crate::balance::{EndpointState, PickContext};
 use crate::resilience::{AttemptOutcome, LocalFailure, Outcome, Overflow, Permit, RetryDecision};
 use crate::runtime::{Backend, RouteRetry, Upstream};
 use crate::telemetry::ResponseFlag;
-use crate::upstream::{UpstreamDefaults, UpstreamError};
+use crate::upstream::{UpstreamBody, UpstreamDefaults, UpstreamError};
 
 /// Request bodies up to this size are kept so a retry can send them again; larger (or
 /// unknown-length) bodies stream through and are never retried.
@@ -29,14 +29,14 @@ enum Failed {
 }
 
 /// How sending ended: the upstream's response, or a flagged local response.
-pub(super) type Sent = Result<Response<Incoming>, Response<ProxyBody>>;
+pub(super) type Sent = Result<Response<UpstreamBody>, Response<ProxyBody>>;
 
 /// Sends `req` to endpoint `ex.endpoint` of `backend` (already in `req`'s URI),
 /// retrying under `retry` when the route has a policy; `ex` follows the attempts.
 /// `hash` is the request's consistent-hash value, reused when a retry picks again.
 pub(super) async fn send(
     defaults: &UpstreamDefaults,
-    req: Request<ProxyBody>,
+    req: Request<RequestBody>,
     backend: &Backend,
     retry: Option<&RouteRetry>,
     hash: Option<u64>,
@@ -122,11 +122,11 @@ pub(super) fn overflow(o: Overflow) -> Response<ProxyBody> {
 /// One attempt, counted as in flight on its endpoint while it runs.
 async fn once(
     defaults: &UpstreamDefaults,
-    req: Request<ProxyBody>,
+    req: Request<RequestBody>,
     backend: &Backend,
     endpoint: Option<usize>,
     per_try: Option<Duration>,
-) -> Result<Response<Incoming>, Failed> {
+) -> Result<Response<UpstreamBody>, Failed> {
     let mut in_flight = endpoint
         .and_then(|i| backend.endpoints().get(i))
         .map(InFlight::start);
@@ -170,7 +170,7 @@ async fn once(
 }
 
 /// What outlier detection learns from an attempt: the status, or the local failure.
-fn outlier_outcome(result: &Result<Response<Incoming>, AttemptOutcome>) -> Outcome {
+fn outlier_outcome(result: &Result<Response<UpstreamBody>, AttemptOutcome>) -> Outcome {
     match result {
         Ok(resp) => Outcome::Response(resp.status().as_u16()),
         Err(AttemptOutcome::ConnectFailure) => Outcome::LocalFailure(LocalFailure::ConnectFailure),
@@ -200,7 +200,7 @@ fn local_for(failed: Failed) -> Response<ProxyBody> {
 }
 
 /// The retry-relevant facts of a response.
-fn response_outcome(resp: &Response<Incoming>) -> AttemptOutcome {
+fn response_outcome(resp: &Response<UpstreamBody>) -> AttemptOutcome {
     static RATE_LIMITED: HeaderName = HeaderName::from_static("x-envoy-ratelimited");
     AttemptOutcome::Response {
         status: resp.status().as_u16(),
@@ -211,7 +211,7 @@ fn response_outcome(resp: &Response<Incoming>) -> AttemptOutcome {
 
 /// The whole body when it is empty or of known length up to [`MAX_REPLAY_BODY`]; the
 /// untouched stream otherwise.
-async fn replayable(body: ProxyBody) -> Result<Result<Bytes, ProxyBody>, hyper::Error> {
+async fn replayable(body: RequestBody) -> Result<Result<Bytes, RequestBody>, hyper::Error> {
     let body = match body {
         // Already buffered (a mirrored request): replay the same bytes.
         Either::Right(full) => {

@@ -17,6 +17,7 @@ use crate::balance::PickContext;
 use crate::route::{RequestView, raw_authority};
 use crate::runtime::{Backend, RouteRuntime, Upstream};
 use crate::telemetry::{RequestId, ResponseFlag, peer_header, request_id};
+use crate::upstream::UpstreamBody;
 
 /// Connection-specific headers a proxy must not forward (RFC 9110 §7.6.1).
 /// Names as strings: a name is compared against them by length first, so most are ruled
@@ -307,7 +308,7 @@ async fn forward(
 /// upstream switched protocols, detaches header values bound for an HTTP/2 client (see
 /// [`detach_values`]) and drops hop-by-hop headers (keeping the upgrade's own).
 pub(super) fn upstream_response(
-    resp: &mut Response<Incoming>,
+    resp: &mut Response<UpstreamBody>,
     upgrade: Option<upgrade::Pending>,
     downstream_h2: bool,
 ) {

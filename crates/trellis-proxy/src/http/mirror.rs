@@ -20,7 +20,7 @@ use http_body_util::{BodyExt, Either, Full};
 use hyper::body::{Body, Incoming};
 
 use super::fault::Percent;
-use super::{HttpProxy, ProxyBody};
+use super::{HttpProxy, RequestBody};
 use crate::balance::PickContext;
 use crate::route::split_authority;
 use crate::runtime::{BackendSet, Upstream};
@@ -76,7 +76,7 @@ pub(super) async fn fork(
     req: Request<Incoming>,
     request_port: Option<u16>,
     timeout: Option<Duration>,
-) -> Result<Request<ProxyBody>, hyper::Error> {
+) -> Result<Request<RequestBody>, hyper::Error> {
     let random: u64 = rand::random();
     // One 32-bit half per mirror for the first two, a fresh number for any further.
     // Allocates only when some mirror samples the request (an empty Vec does not).
@@ -98,7 +98,7 @@ pub(super) async fn fork(
         return Ok(req.map(Either::Left));
     }
     let (parts, body) = req.into_parts();
-    let (body, primary): (Bytes, ProxyBody) = if body.is_end_stream() {
+    let (body, primary): (Bytes, RequestBody) = if body.is_end_stream() {
         (Bytes::new(), Either::Left(body))
     } else {
         match body.size_hint().exact() {

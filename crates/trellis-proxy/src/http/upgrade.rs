@@ -2,9 +2,10 @@
 //! proxy. `Connection` and `Upgrade` are hop-by-hop headers, so the forwarding path
 //! strips them; for a request that asks for an upgrade they are put back on the request
 //! sent upstream and on the upstream's `101 Switching Protocols` answer. When the upstream
-//! switches, both connections are taken over from hyper (`hyper::upgrade::on` on the
-//! downstream request and the upstream response) and bytes are copied both ways until
-//! either side closes.
+//! switches, both connections are taken over: the downstream one from hyper
+//! (`hyper::upgrade::on` on the request), the upstream one from its response body (our
+//! HTTP/1.1 client, [`Upgraded`]), and bytes are copied both ways until either side
+//! closes.
 //!
 //! Only HTTP/1.1 on both sides: an HTTP/2 client cannot send `Upgrade` (RFC 9113 §8.2.2)
 //! and an upgrade to an HTTP/2-only upstream is forwarded as a plain request.
@@ -14,6 +15,9 @@ use ::http::{Request, Response, StatusCode, Version};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+
+use crate::upstream::UpstreamBody;
+use crate::upstream::h1::Upgraded;
 
 /// `Connection: upgrade`, put back on both the request and the `101` response.
 const UPGRADE_TOKEN: HeaderValue = HeaderValue::from_static("upgrade");
@@ -54,7 +58,7 @@ impl Pending {
     /// put back on the `101` sent downstream (see [`restore_response`]). For any other
     /// answer the upgrade is abandoned and `None` returned: the response is forwarded as
     /// usual.
-    pub(super) fn complete(self, resp: &mut Response<Incoming>) -> Option<HeaderValue> {
+    pub(super) fn complete(self, resp: &mut Response<UpstreamBody>) -> Option<HeaderValue> {
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             return None;
         }
@@ -63,7 +67,7 @@ impl Pending {
             .get(header::UPGRADE)
             .cloned()
             .unwrap_or(self.protocol);
-        let upstream = hyper::upgrade::on(resp);
+        let upstream = resp.body_mut().take_upgrade()?;
         tokio::spawn(tunnel(self.downstream, upstream));
         Some(protocol)
     }
@@ -85,20 +89,18 @@ fn connection_upgrade(headers: &HeaderMap) -> bool {
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
 }
 
-/// Waits for both sides to hand over their connections, then copies bytes both ways
-/// until one side closes (half-closes are propagated) or fails.
-async fn tunnel(downstream: OnUpgrade, upstream: OnUpgrade) {
-    let (down, up) = tokio::join!(downstream, upstream);
-    let (down, up) = match (down, up) {
-        (Ok(d), Ok(u)) => (d, u),
-        (Err(e), _) | (_, Err(e)) => {
+/// Waits for the client's side to be handed over (once the `101` is written to it), then
+/// copies bytes both ways until one side closes (half-closes are propagated) or fails.
+async fn tunnel(downstream: OnUpgrade, upstream: Upgraded) {
+    let down = match downstream.await {
+        Ok(d) => d,
+        Err(e) => {
             tracing::debug!(error = %e, "upgrade did not complete");
             return;
         }
     };
     let mut down = TokioIo::new(down);
-    let mut up = TokioIo::new(up);
-    match tokio::io::copy_bidirectional(&mut down, &mut up).await {
+    match upstream.tunnel(&mut down).await {
         Ok((sent, received)) => {
             tracing::debug!(sent, received, "upgraded connection closed");
         }

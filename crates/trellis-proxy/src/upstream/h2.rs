@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{
     ConnSlot, Obtained, Shared, UpstreamDefaults, UpstreamError, expired, next_check, obtain,
 };
-use crate::http::ProxyBody;
+use crate::http::RequestBody;
 
 /// One endpoint's HTTP/2 connection and the single-flight lock for opening it.
 #[derive(Debug, Default)]
@@ -34,7 +34,7 @@ pub(super) struct Slot {
 #[derive(Debug)]
 struct Current {
     id: u64,
-    sender: http2::SendRequest<ProxyBody>,
+    sender: http2::SendRequest<RequestBody>,
     /// Requests started on it (`maxRequestsPerConnection`).
     served: u32,
     /// When the last request started (`idleTimeout`).
@@ -48,7 +48,7 @@ struct Current {
 pub(super) async fn send(
     shared: &Arc<Shared>,
     ep: usize,
-    mut req: Request<ProxyBody>,
+    mut req: Request<RequestBody>,
     defaults: &UpstreamDefaults,
 ) -> Result<Response<Incoming>, UpstreamError> {
     authority_from_host(&mut req);
@@ -73,7 +73,7 @@ pub(super) async fn send(
 /// URI's authority is the endpoint's address, while the server expects the name the client
 /// addressed (and some servers, nginx among them, refuse a `Host` that differs from
 /// `:authority`). A `Host` that is not a valid authority is left alone.
-pub(super) fn authority_from_host(req: &mut Request<ProxyBody>) {
+pub(super) fn authority_from_host(req: &mut Request<RequestBody>) {
     let Some(host) = req.headers().get(header::HOST) else {
         return;
     };
@@ -100,7 +100,7 @@ async fn checkout(
     shared: &Arc<Shared>,
     ep: usize,
     defaults: &UpstreamDefaults,
-) -> Result<http2::SendRequest<ProxyBody>, UpstreamError> {
+) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
     let endpoint = shared.endpoints.get(ep).ok_or(UpstreamError::NoTarget)?;
     let slot = match obtain(shared, &endpoint.available, || take_sender(shared, ep)).await? {
         Obtained::Reused(sender) => return Ok(sender),
@@ -140,7 +140,7 @@ async fn checkout(
 
 /// A clone of the endpoint's sender when its connection is open and under its request
 /// quota; a closed or exhausted connection is retired from the slot.
-fn take_sender(shared: &Shared, ep: usize) -> Option<http2::SendRequest<ProxyBody>> {
+fn take_sender(shared: &Shared, ep: usize) -> Option<http2::SendRequest<RequestBody>> {
     let mut current = shared.endpoints.get(ep)?.h2.current.lock().ok()?;
     let conn = current.as_mut()?;
     if conn.sender.is_closed()
@@ -163,7 +163,7 @@ pub(super) async fn handshake(
     slot: ConnSlot,
     ep: Option<usize>,
     defaults: &UpstreamDefaults,
-) -> Result<(u64, http2::SendRequest<ProxyBody>, Option<Instant>), UpstreamError> {
+) -> Result<(u64, http2::SendRequest<RequestBody>, Option<Instant>), UpstreamError> {
     let (sender, conn) = http2::Builder::new(TokioExecutor::new())
         .handshake(TokioIo::new(stream))
         .await

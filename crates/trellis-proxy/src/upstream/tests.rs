@@ -20,7 +20,7 @@ use super::*;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
-fn defaults() -> UpstreamDefaults {
+pub(super) fn defaults() -> UpstreamDefaults {
     UpstreamDefaults {
         connect_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(60),
@@ -67,7 +67,7 @@ async fn server() -> (SocketAddr, Arc<AtomicUsize>) {
     (addr, accepts)
 }
 
-fn pool_for(addr: SocketAddr, pool: &ConnectionPool) -> UpstreamPool {
+pub(super) fn pool_for(addr: SocketAddr, pool: &ConnectionPool) -> UpstreamPool {
     let limits = ConnectionPoolLimits::new(pool);
     UpstreamPool::new(
         pool,
@@ -77,7 +77,7 @@ fn pool_for(addr: SocketAddr, pool: &ConnectionPool) -> UpstreamPool {
     )
 }
 
-fn get(path: &str) -> Request<ProxyBody> {
+pub(super) fn get(path: &str) -> Request<RequestBody> {
     let mut req = Request::new(Either::Right(Full::new(Bytes::new())));
     *req.uri_mut() = path.parse().expect("uri");
     req.headers_mut()
@@ -96,11 +96,13 @@ async fn upgraded_connections_leave_the_pool() {
         h.insert(header::UPGRADE, "echo".parse().expect("value"));
         let mut resp = pool.send(Some(0), req, &defaults()).await.expect("sent");
         assert_eq!(resp.status(), StatusCode::SWITCHING_PROTOCOLS);
-        let upgraded = hyper::upgrade::on(&mut resp).await.expect("upgraded");
-        let mut io = TokioIo::new(upgraded);
-        io.write_all(b"ping").await.expect("write");
+        let upgraded = resp.body_mut().take_upgrade().expect("upgraded");
+        assert!(resp.body_mut().take_upgrade().is_none(), "taken once");
+        let (mut near, mut far) = tokio::io::duplex(64);
+        tokio::spawn(async move { upgraded.tunnel(&mut far).await });
+        near.write_all(b"ping").await.expect("write");
         let mut buf = [0u8; 4];
-        io.read_exact(&mut buf).await.expect("echo");
+        near.read_exact(&mut buf).await.expect("echo");
         assert_eq!(&buf, b"ping");
         assert_eq!(pool.idle_connections(0), 0);
         // The next request needs a connection of its own.
