@@ -38,7 +38,6 @@ use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use self::body::READ_CHUNK;
 use self::codec::{RequestFraming, ResponseFraming, ResponseHead};
 use super::{ConnSlot, Obtained, Shared, UpstreamDefaults, UpstreamError, expired, obtain};
 use crate::http::RequestBody;
@@ -46,6 +45,10 @@ use crate::http::RequestBody;
 /// How long at most an idle connection closed by its server lingers before the sweeper
 /// notices (when its idle timeout is longer).
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Reads are made into at least this much free buffer space (also a connection's first
+/// buffer).
+const READ_CHUNK: usize = 8 * 1024;
 
 /// Request bytes gathered before they are written (a body streams through in steps of
 /// this much).
@@ -171,6 +174,17 @@ impl Conn {
         }
     }
 
+    /// Reads more bytes into the read buffer; `Ok(0)` at the end of the stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
+        self.read.reserve(READ_CHUNK);
+        let n = ready!(tokio_util::io::poll_read_buf(
+            Pin::new(&mut self.io),
+            cx,
+            &mut self.read
+        ))?;
+        Poll::Ready(Ok(n))
+    }
+
     /// Reads until a final (non-1xx, or 101) response head is complete.
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<ResponseHead, Error>> {
         loop {
@@ -183,13 +197,7 @@ impl Conn {
                 }
                 return Poll::Ready(Ok(head));
             }
-            self.read.reserve(READ_CHUNK);
-            let n = ready!(tokio_util::io::poll_read_buf(
-                Pin::new(&mut self.io),
-                cx,
-                &mut self.read
-            ))?;
-            if n == 0 {
+            if ready!(self.poll_fill(cx))? == 0 {
                 return Poll::Ready(Err(if self.read.is_empty() {
                     Error::Closed
                 } else {

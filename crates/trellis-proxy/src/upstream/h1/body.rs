@@ -14,9 +14,6 @@ use tokio::net::TcpStream;
 use super::codec::{self, ResponseFraming};
 use super::{Conn, Error, Home};
 
-/// Reads are made in steps of this much free buffer space.
-pub(super) const READ_CHUNK: usize = 8 * 1024;
-
 /// An HTTP/1.1 response body streaming from its upstream connection.
 #[derive(Debug)]
 pub struct ResponseBody {
@@ -90,15 +87,21 @@ impl ResponseBody {
         }
     }
 
-    /// Reads more bytes into the connection's buffer; `Ok(0)` at the end of the stream.
-    fn poll_fill(conn: &mut Conn, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
-        conn.read.reserve(READ_CHUNK);
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut conn.io),
-            cx,
-            &mut conn.read
-        ))?;
-        Poll::Ready(Ok(n))
+    /// Up to `remaining` body bytes from `conn` (reading when none are buffered), and how
+    /// many remain after them; a close before that is [`Error::Truncated`].
+    fn poll_data(
+        conn: &mut Conn,
+        remaining: u64,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(Bytes, u64), Error>> {
+        if conn.read.is_empty() && ready!(conn.poll_fill(cx))? == 0 {
+            return Poll::Ready(Err(Error::Truncated));
+        }
+        let take = usize::try_from(remaining)
+            .unwrap_or(usize::MAX)
+            .min(conn.read.len());
+        let data = conn.read.split_to(take).freeze();
+        Poll::Ready(Ok((data, remaining - take as u64)))
     }
 
     fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
@@ -109,14 +112,7 @@ impl ResponseBody {
             match self.state {
                 State::Done | State::Upgrade => return Poll::Ready(None),
                 State::Length(remaining) => {
-                    if conn.read.is_empty() && ready!(Self::poll_fill(conn, cx))? == 0 {
-                        return Poll::Ready(Some(Err(Error::Truncated)));
-                    }
-                    let take = usize::try_from(remaining)
-                        .unwrap_or(usize::MAX)
-                        .min(conn.read.len());
-                    let data = conn.read.split_to(take).freeze();
-                    let left = remaining - take as u64;
+                    let (data, left) = ready!(Self::poll_data(conn, remaining, cx))?;
                     self.state = State::Length(left);
                     if left == 0 {
                         self.finish();
@@ -124,7 +120,7 @@ impl ResponseBody {
                     return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
                 State::UntilClose => {
-                    if conn.read.is_empty() && ready!(Self::poll_fill(conn, cx))? == 0 {
+                    if conn.read.is_empty() && ready!(conn.poll_fill(cx))? == 0 {
                         self.state = State::Done;
                         self.conn = None;
                         return Poll::Ready(None);
@@ -142,20 +138,13 @@ impl ResponseBody {
                         self.state = State::ChunkData(size);
                     }
                     None => {
-                        if ready!(Self::poll_fill(conn, cx))? == 0 {
+                        if ready!(conn.poll_fill(cx))? == 0 {
                             return Poll::Ready(Some(Err(Error::Truncated)));
                         }
                     }
                 },
                 State::ChunkData(remaining) => {
-                    if conn.read.is_empty() && ready!(Self::poll_fill(conn, cx))? == 0 {
-                        return Poll::Ready(Some(Err(Error::Truncated)));
-                    }
-                    let take = usize::try_from(remaining)
-                        .unwrap_or(usize::MAX)
-                        .min(conn.read.len());
-                    let data = conn.read.split_to(take).freeze();
-                    let left = remaining - take as u64;
+                    let (data, left) = ready!(Self::poll_data(conn, remaining, cx))?;
                     self.state = if left == 0 {
                         State::ChunkEnd
                     } else {
@@ -165,7 +154,7 @@ impl ResponseBody {
                 }
                 State::ChunkEnd => {
                     if conn.read.len() < 2 {
-                        if ready!(Self::poll_fill(conn, cx))? == 0 {
+                        if ready!(conn.poll_fill(cx))? == 0 {
                             return Poll::Ready(Some(Err(Error::Truncated)));
                         }
                         continue;
@@ -186,7 +175,7 @@ impl ResponseBody {
                         return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
                     }
                     None => {
-                        if ready!(Self::poll_fill(conn, cx))? == 0 {
+                        if ready!(conn.poll_fill(cx))? == 0 {
                             return Poll::Ready(Some(Err(Error::Truncated)));
                         }
                     }

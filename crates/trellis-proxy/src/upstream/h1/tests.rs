@@ -56,6 +56,19 @@ async fn read_until(s: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) -> Opti
     }
 }
 
+/// `200 OK` with a two-byte body.
+const OK: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+/// Reads one request head from `s`; `None` when the client closed.
+async fn read_head(s: &mut TcpStream, buf: &mut Vec<u8>) -> Option<String> {
+    read_until(s, buf, b"\r\n\r\n").await
+}
+
+/// Reads one request head from `s` and writes `bytes`; `false` when the client closed.
+async fn answer(s: &mut TcpStream, buf: &mut Vec<u8>, bytes: &[u8]) -> bool {
+    read_head(s, buf).await.is_some() && s.write_all(bytes).await.is_ok()
+}
+
 async fn send(
     pool: &UpstreamPool,
     req: Request<RequestBody>,
@@ -91,7 +104,7 @@ async fn every_response_framing_is_read_and_the_connection_kept() {
                 &[b"HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n"],
             ];
             for parts in answers {
-                if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_none() {
+                if read_head(&mut s, &mut buf).await.is_none() {
                     return;
                 }
                 for part in parts {
@@ -130,18 +143,17 @@ async fn responses_until_close_and_http_1_0_are_not_kept() {
     tokio::time::timeout(LIMIT, async {
         let (addr, accepts) = scripted(|n, mut s| async move {
             let mut buf = Vec::new();
-            if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_some() {
-                let answer: &[u8] = if n == 0 {
-                    b"HTTP/1.1 200 OK\r\n\r\nuntil the end"
-                } else {
-                    b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
-                };
-                s.write_all(answer).await.expect("write");
+            let bytes: &[u8] = if n == 0 {
+                b"HTTP/1.1 200 OK\r\n\r\nuntil the end"
+            } else {
+                b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"
+            };
+            if answer(&mut s, &mut buf, bytes).await {
                 if n == 0 {
                     return; // closes
                 }
                 // An HTTP/1.0 server without keep-alive may hold the connection open.
-                let _ = read_until(&mut s, &mut buf, b"\r\n\r\n").await;
+                let _ = read_head(&mut s, &mut buf).await;
             }
         })
         .await;
@@ -165,11 +177,8 @@ async fn chunked_wins_over_a_length_and_the_connection_is_closed() {
     tokio::time::timeout(LIMIT, async {
         let (addr, _) = scripted(|_, mut s| async move {
             let mut buf = Vec::new();
-            if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_some() {
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n")
-                    .await
-                    .expect("write");
-                let _ = read_until(&mut s, &mut buf, b"\r\n\r\n").await;
+            if answer(&mut s, &mut buf, b"HTTP/1.1 200 OK\r\nContent-Length: 99\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n").await {
+                let _ = read_head(&mut s, &mut buf).await;
             }
         })
         .await;
@@ -189,17 +198,12 @@ async fn informational_responses_are_skipped() {
     tokio::time::timeout(LIMIT, async {
         let (addr, _) = scripted(|_, mut s| async move {
             let mut buf = Vec::new();
-            if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_some() {
-                s.write_all(
-                    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n",
-                )
-                .await
-                .expect("write");
+            let interim =
+                b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n";
+            if answer(&mut s, &mut buf, interim).await {
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    .await
-                    .expect("write");
-                let _ = read_until(&mut s, &mut buf, b"\r\n\r\n").await;
+                s.write_all(OK).await.expect("write");
+                let _ = read_head(&mut s, &mut buf).await;
             }
         })
         .await;
@@ -219,7 +223,7 @@ async fn request_bodies_arrive_with_their_length() {
             let tx = tx.clone();
             async move {
                 let mut buf = Vec::new();
-                while let Some(head) = read_until(&mut s, &mut buf, b"\r\n\r\n").await {
+                while let Some(head) = read_head(&mut s, &mut buf).await {
                     let body = if head.contains("content-length: 5") {
                         read_until(&mut s, &mut buf, b"hello")
                             .await
@@ -264,15 +268,12 @@ async fn only_idempotent_requests_are_resent_after_a_close_under_them() {
             let mut buf = Vec::new();
             let answers = if n % 2 == 0 { 1 } else { usize::MAX };
             for _ in 0..answers {
-                if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_none() {
+                if !answer(&mut s, &mut buf, OK).await {
                     return;
                 }
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    .await
-                    .expect("write");
             }
             // Take the next request, then close.
-            let _ = read_until(&mut s, &mut buf, b"\r\n\r\n").await;
+            let _ = read_head(&mut s, &mut buf).await;
         })
         .await;
         let pool = pool_for(addr, &ConnectionPool::default());
@@ -283,11 +284,8 @@ async fn only_idempotent_requests_are_resent_after_a_close_under_them() {
 
         let (addr, accepts) = scripted(|_, mut s| async move {
             let mut buf = Vec::new();
-            if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_some() {
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    .await
-                    .expect("write");
-                let _ = read_until(&mut s, &mut buf, b"\r\n\r\n").await;
+            if answer(&mut s, &mut buf, OK).await {
+                let _ = read_head(&mut s, &mut buf).await;
             }
         })
         .await;
@@ -308,13 +306,8 @@ async fn idle_connections_closed_by_the_server_are_not_used() {
     tokio::time::timeout(LIMIT, async {
         let (addr, accepts) = scripted(|n, mut s| async move {
             let mut buf = Vec::new();
-            if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_some() {
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    .await
-                    .expect("write");
-            }
-            if n > 0 {
-                let _ = read_until(&mut s, &mut buf, b"\r\n\r\n").await;
+            if answer(&mut s, &mut buf, OK).await && n > 0 {
+                let _ = read_head(&mut s, &mut buf).await;
             }
         })
         .await;
@@ -338,10 +331,7 @@ async fn the_sweeper_drops_connections_closed_by_their_server() {
     tokio::time::timeout(LIMIT, async {
         let (addr, _) = scripted(|_, mut s| async move {
             let mut buf = Vec::new();
-            if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_some() {
-                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                    .await
-                    .expect("write");
+            if answer(&mut s, &mut buf, OK).await {
                 // Closed after the sweeper's first look.
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
@@ -368,10 +358,13 @@ async fn an_early_answer_ends_the_upload() {
     tokio::time::timeout(LIMIT, async {
         let (addr, _) = scripted(|_, mut s| async move {
             let mut buf = Vec::new();
-            if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_some() {
-                s.write_all(b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n")
-                    .await
-                    .expect("write");
+            if answer(
+                &mut s,
+                &mut buf,
+                b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\n\r\n",
+            )
+            .await
+            {
                 tokio::time::sleep(Duration::from_secs(30)).await;
             }
         })
@@ -392,14 +385,12 @@ async fn broken_responses_are_errors() {
     tokio::time::timeout(LIMIT, async {
         let (addr, _) = scripted(|n, mut s| async move {
             let mut buf = Vec::new();
-            if read_until(&mut s, &mut buf, b"\r\n\r\n").await.is_some() {
-                let answer: &[u8] = match n {
-                    0 => b"HTTP/1.1 abc\r\n\r\n",
-                    1 => b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
-                    _ => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX",
-                };
-                let _ = s.write_all(answer).await;
-            }
+            let bytes: &[u8] = match n {
+                0 => b"HTTP/1.1 abc\r\n\r\n",
+                1 => b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort",
+                _ => b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabcXX",
+            };
+            answer(&mut s, &mut buf, bytes).await;
         })
         .await;
         let pool = pool_for(addr, &ConnectionPool::default());
