@@ -2,6 +2,8 @@
 //! directory loaded with `trellis_config::snapshot`, the proxy serving it, tiny hyper
 //! backends answering with their name, and a hyper client.
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -63,15 +65,11 @@ async fn backend(name: &'static str, delay: Duration) -> SocketAddr {
     addr
 }
 
-/// A port nothing listens on.
-async fn dead_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    l.local_addr().expect("addr").port()
-}
-
 struct Env {
     proxy: SocketAddr,
     _dir: TempDir,
+    /// Keeps the `down` service's endpoint port refusing connections.
+    _down: support::DeadPort,
 }
 
 /// A temporary directory removed on drop.
@@ -144,11 +142,11 @@ async fn start() -> Env {
     let v2 = backend("v2", Duration::ZERO).await;
     let slow = backend("slow", Duration::from_secs(5)).await;
     let grpc = backend("grpc", Duration::ZERO).await;
-    let down = dead_port().await;
+    let down = support::dead_port();
     let dir = std::env::temp_dir().join(format!("trellis-http-proxy-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).expect("mkdir");
     let mut yaml = service_entry("orders", "HTTP", &[(v1.port(), "v1"), (v2.port(), "v2")]);
-    yaml += &service_entry("down", "HTTP", &[(down, "v1")]);
+    yaml += &service_entry("down", "HTTP", &[(down.port(), "v1")]);
     yaml += &service_entry("slow", "HTTP", &[(slow.port(), "v1")]);
     yaml += &service_entry("grpc", "GRPC", &[(grpc.port(), "v1")]);
     yaml += &service_entry("empty", "HTTP", &[]);
@@ -171,6 +169,7 @@ async fn start() -> Env {
     Env {
         proxy,
         _dir: TempDir(dir),
+        _down: down,
     }
 }
 

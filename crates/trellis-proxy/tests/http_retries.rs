@@ -1,6 +1,8 @@
 //! End-to-end retries and connection-pool limits over real sockets on 127.0.0.1: backends
 //! that fail or stall on their first requests and count what they receive.
 
+mod support;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -73,11 +75,6 @@ async fn backend(mode: Mode) -> (SocketAddr, Arc<AtomicUsize>) {
         }
     });
     (addr, count)
-}
-
-async fn dead_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    l.local_addr().expect("addr").port()
 }
 
 /// A service `svc` with `ports` as endpoints, a VirtualService with `http` as its only
@@ -219,7 +216,8 @@ async fn post_is_retried_only_before_reaching_the_server() {
         // One dead and one live endpoint, round robin: a connect failure is retried on
         // the other endpoint even for POST.
         let (addr, count) = backend(Mode::FailFirst(0)).await;
-        let ports = [dead_port().await, addr.port()];
+        let dead = support::dead_port();
+        let ports = [dead.port(), addr.port()];
         let yaml = config(
             "a",
             &ports,

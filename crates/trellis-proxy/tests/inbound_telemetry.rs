@@ -254,7 +254,8 @@ async fn both_sidecars_report_a_call_and_the_server_names_its_caller() {
 #[tokio::test]
 async fn an_application_that_refuses_connections_is_a_503_uf_on_the_server_side() {
     timeout(LIMIT, async {
-        let gone = SocketAddr::from(([127, 0, 0, 1], support::dead_port().await));
+        let dead = support::dead_port();
+        let gone = SocketAddr::from(([127, 0, 0, 1], dead.port()));
         let p = pair("inbound-uf", "HTTP", gone).await;
         let a = get(&client(), p.client.outbound_addr(), HOST, "/").await;
         assert_eq!(a.status.as_u16(), 503);

@@ -10,7 +10,9 @@ use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use support::{Backend, Behaviour, LIMIT, TempDir, client, dead_port, get, service_entry};
+use support::{
+    Backend, Behaviour, DeadPort, LIMIT, TempDir, client, dead_port, get, service_entry,
+};
 use trellis_proxy::server::{ProxyServer, ProxySettings, Stop};
 use trellis_proxy::telemetry::metrics::MetricsNames;
 
@@ -26,6 +28,8 @@ struct Mesh {
     dir: TempDir,
     _v1: Backend,
     _v2: Backend,
+    /// Keeps the `ratings` endpoint refusing connections.
+    _ratings: DeadPort,
 }
 
 async fn mesh() -> Mesh {
@@ -35,8 +39,9 @@ async fn mesh() -> Mesh {
     };
     let v1 = Backend::start("v1", failing_twice).await;
     let v2 = Backend::start("v2", failing_twice).await;
+    let ratings = dead_port();
     let yaml = service_entry("reviews", "HTTP", &[(v1.port(), "v1"), (v2.port(), "v2")])
-        + &service_entry("ratings", "HTTP", &[(dead_port().await, "v1")])
+        + &service_entry("ratings", "HTTP", &[(ratings.port(), "v1")])
         + &format!(
             "apiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {{name: reviews, namespace: shop}}\nspec:\n  hosts: [{REVIEWS}]\n  http:\n  - retries: {{attempts: 0}}\n    route:\n    - destination: {{host: {REVIEWS}}}\n"
         );
@@ -46,6 +51,7 @@ async fn mesh() -> Mesh {
         dir,
         _v1: v1,
         _v2: v2,
+        _ratings: ratings,
     }
 }
 

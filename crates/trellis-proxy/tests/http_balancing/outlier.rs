@@ -86,7 +86,8 @@ async fn consecutive_5xx_ejects_and_the_endpoint_returns() {
 async fn local_origin_failures_eject_a_dead_endpoint() {
     tokio::time::timeout(LIMIT, async {
         let good = Backend::ok("good").await;
-        let eps = [(good.port(), 1), (dead_port().await, 1)];
+        let dead = dead_port();
+        let eps = [(good.port(), 1), (dead.port(), 1)];
         let policy = "{loadBalancer: {simple: ROUND_ROBIN}, outlierDetection: {splitExternalLocalOriginErrors: true, consecutiveLocalOriginFailures: 2, interval: 100ms, baseEjectionTime: 30s, maxEjectionPercent: 100}}";
         let (proxy, rt, _tx) = proxy_with_state(&config(&eps, policy)).await;
         let c = client();

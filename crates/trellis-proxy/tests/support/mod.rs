@@ -166,10 +166,37 @@ impl Backend {
     }
 }
 
-/// A port nothing listens on.
-pub async fn dead_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    l.local_addr().expect("addr").port()
+/// A loopback port that refuses connections for as long as the value lives: bound but
+/// not listening, so no other socket (another test's listener or ephemeral port) can take
+/// it meanwhile. (A port of a listener bound and dropped could be reused by a parallel
+/// test, and a "dead" endpoint would answer.)
+pub struct DeadPort {
+    port: u16,
+    _socket: socket2::Socket,
+}
+
+impl DeadPort {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// A port nothing listens on (see [`DeadPort`]); keep the value alive while it is used.
+pub fn dead_port() -> DeadPort {
+    let socket =
+        socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("socket");
+    let any = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    socket.bind(&any.into()).expect("bind");
+    let port = socket
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_socket())
+        .expect("bound address")
+        .port();
+    DeadPort {
+        port,
+        _socket: socket,
+    }
 }
 
 /// A temporary directory removed on drop.
