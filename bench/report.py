@@ -145,10 +145,18 @@ def targets(results: list[dict]) -> list[str]:
         else:
             check(added <= 100, f"{what} ({added:+.0f} µs)")
     idle, load = t.get("rss_idle_kib"), t.get("rss_load_kib")
+    # The issue says MB: read strictly, 10^6 bytes (10 MB = 9,766 KiB = 9.54 MiB).
+    mb_kib = 1_000_000 / 1024
     if idle is not None:
-        check(idle <= 10 * 1024, f"RSS idle <= 10 MB with 100 routes ({_mib(idle)} MiB)")
+        check(
+            idle <= 10 * mb_kib,
+            f"RSS idle <= 10 MB with 100 routes ({_mib(idle)} MiB = {idle * 1024 / 1e6:.2f} MB)",
+        )
     if load is not None:
-        check(load <= 20 * 1024, f"RSS under load <= 20 MB ({_mib(load)} MiB)")
+        check(
+            load <= 20 * mb_kib,
+            f"RSS under load <= 20 MB ({_mib(load)} MiB = {load * 1024 / 1e6:.2f} MB)",
+        )
     return out
 
 
