@@ -10,16 +10,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
-  ./scripts/install-bench-deps.sh >/dev/null
-fi
-export PATH="$root/bench/.tools/bin:$PATH"
-for tool in nginx oha valgrind callgrind_control python3; do
-  command -v "$tool" >/dev/null 2>&1 || {
-    echo "instructions: missing $tool (scripts/install-bench-deps.sh installs it)" >&2
-    exit 1
-  }
-done
+# shellcheck source=bench/tools.sh
+. "$root/bench/tools.sh"
+bench_tools instructions nginx oha valgrind callgrind_control python3
 if [ $# -eq 0 ]; then
   cargo build --release -p trellis-cli --quiet
 fi

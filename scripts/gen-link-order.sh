@@ -14,15 +14,8 @@ if [ "${1:-}" = --check ]; then
   cargo build --release -p trellis-cli --quiet
   exec python3 "$root/bench/link_order.py" --check "$root/target/release/trellis"
 fi
-if [ "${BENCH_NO_INSTALL:-0}" != 1 ]; then
-  ./scripts/install-bench-deps.sh >/dev/null
-fi
-export PATH="$root/bench/.tools/bin:$PATH"
-for tool in nginx oha valgrind callgrind_control nm python3; do
-  command -v "$tool" >/dev/null 2>&1 || {
-    echo "gen-link-order: missing $tool (scripts/install-bench-deps.sh installs it)" >&2
-    exit 1
-  }
-done
+# shellcheck source=bench/tools.sh
+. "$root/bench/tools.sh"
+bench_tools gen-link-order nginx oha valgrind callgrind_control nm python3
 cargo build --release -p trellis-cli --quiet
 exec python3 "$root/bench/link_order.py" "$root/target/release/trellis"
