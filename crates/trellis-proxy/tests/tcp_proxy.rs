@@ -1,6 +1,8 @@
 //! Opaque TCP proxying over real loopback sockets: exact byte counts, half-close, and each
 //! failure mapped to its Envoy response flag.
 
+mod support;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -125,10 +127,8 @@ async fn half_close_reaches_the_server_which_can_still_reply() {
 #[tokio::test]
 async fn closed_port_is_a_connect_failure_uf() {
     bounded(async {
-        let closed = {
-            let l = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-            l.local_addr().expect("addr")
-        };
+        let dead = support::dead_port();
+        let closed = SocketAddr::from(([127, 0, 0, 1], dead.port()));
         let (addr, stats, proxy) = start_proxy(closed, TcpProxyOptions::default()).await;
         let mut c = TcpStream::connect(addr).await.expect("connect");
         let err = proxy.await.expect("proxy").expect_err("must fail");

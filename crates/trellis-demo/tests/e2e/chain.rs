@@ -57,7 +57,8 @@ async fn a_chain_of_services_nests_every_answer() {
 
 #[tokio::test]
 async fn healthz_answers_ok_without_calling_anyone() {
-    let down = format!("http://127.0.0.1:{}/", closed_port().await);
+    let closed = closed_port();
+    let down = format!("http://127.0.0.1:{}/", closed.port());
     let flags = DemoFlags {
         calls: vec![down],
         fail_rate: Some("1".into()),
@@ -71,7 +72,8 @@ async fn healthz_answers_ok_without_calling_anyone() {
 
 #[tokio::test]
 async fn a_down_upstream_gives_502_naming_its_url() {
-    let down = format!("http://127.0.0.1:{}/stock", closed_port().await);
+    let closed = closed_port();
+    let down = format!("http://127.0.0.1:{}/stock", closed.port());
     let payments = service("payments", "v1", &[]).await;
     let orders = service("orders", "v1", &[down.clone(), payments.url("/pay")]).await;
     let frontend = service("frontend", "v1", &[orders.url("/orders")]).await;

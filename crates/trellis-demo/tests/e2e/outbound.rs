@@ -72,7 +72,8 @@ async fn http_proxy_is_used_and_no_proxy_bypasses_it() {
 
 #[tokio::test]
 async fn a_missing_proxy_is_named_in_the_error() {
-    let proxy = format!("127.0.0.1:{}", closed_port().await);
+    let closed = closed_port();
+    let proxy = format!("127.0.0.1:{}", closed.port());
     let env = [("TRELLIS_OUTBOUND", proxy.as_str())];
     let orders = start(calling(&["http://inventory:8080/stock"]), &env).await;
     let answer = get(orders.addr, "/", &[]).await;

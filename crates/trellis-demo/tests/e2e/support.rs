@@ -276,10 +276,31 @@ pub async fn gated_upstream() -> (
     (addr, heads, gate)
 }
 
-/// A loopback port with nothing listening on it (bound, then released).
-pub async fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    listener.local_addr().expect("addr").port()
+/// A loopback port that refuses connections while the value lives: bound but not
+/// listening, so a parallel test cannot take it (a released port could be reused, and the
+/// "down" address would answer).
+pub struct ClosedPort {
+    port: u16,
+    _socket: tokio::net::TcpSocket,
+}
+
+impl ClosedPort {
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+}
+
+/// A loopback port with nothing listening on it (see [`ClosedPort`]).
+pub fn closed_port() -> ClosedPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .expect("bind");
+    let port = socket.local_addr().expect("addr").port();
+    ClosedPort {
+        port,
+        _socket: socket,
+    }
 }
 
 /// A listener that accepts connections and never answers.
