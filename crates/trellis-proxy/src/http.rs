@@ -12,11 +12,13 @@
 //! (`upgrade`).
 
 mod attempt;
+mod body;
 pub mod cors;
 mod exchange;
 pub mod fault;
 mod forward;
 mod guard;
+mod h1;
 mod inbound;
 mod local;
 pub mod mirror;
@@ -24,7 +26,9 @@ mod observe;
 pub mod rewrite;
 mod upgrade;
 
+pub use body::{ClientBody, ClientBodyError};
 pub use exchange::Exchange;
+pub use h1::WireBody;
 pub use inbound::InboundTarget;
 
 use std::convert::Infallible;
@@ -32,6 +36,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ::http::{Request, Response};
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
@@ -53,7 +58,7 @@ pub type ProxyBody = Either<crate::upstream::UpstreamBody, Full<Bytes>>;
 
 /// Body of every request sent upstream: the client's stream, or bytes already read (a
 /// mirrored or retried request).
-pub type RequestBody = Either<Incoming, Full<Bytes>>;
+pub type RequestBody = Either<ClientBody, Full<Bytes>>;
 
 /// Listener settings that are not part of the mesh model.
 #[derive(Debug, Clone)]
@@ -108,7 +113,9 @@ pub struct HttpProxy {
     /// Upstream settings for backends whose `connectionPool` leaves them unset; the
     /// connections themselves are pooled per backend (`Backend::upstream`).
     upstream: crate::upstream::UpstreamDefaults,
-    /// Downstream HTTP/1.1 + HTTP/2 server settings.
+    /// Downstream HTTP/1.1 server settings (`h1`).
+    h1: h1::Settings,
+    /// hyper's HTTP/1.1 + HTTP/2 server settings, for what `h1` leaves to it.
     server: auto::Builder<TokioExecutor>,
     /// Per-connection idle and first-request timeouts (`guard::IdleIo`).
     conn_timeouts: guard::Timeouts,
@@ -141,9 +148,17 @@ impl HttpProxy {
             idle_timeout: opts.pool_idle_timeout,
         };
         let server = guard::server_builder(opts);
+        let h1 = h1::Settings {
+            limits: h1::Limits {
+                head_bytes: guard::head_limit(opts),
+                headers: opts.max_request_headers,
+            },
+            header_read_timeout: opts.header_read_timeout,
+        };
         Arc::new(HttpProxy {
             runtime,
             upstream,
+            h1,
             server,
             conn_timeouts: guard::Timeouts::from(opts),
             telemetry: Arc::clone(&opts.telemetry),
@@ -188,30 +203,60 @@ impl HttpProxy {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let proxy = Arc::clone(&self);
         let in_flight = Arc::new(guard::InFlight::default());
-        let io = self.conn_timeouts.wrap(io, Arc::clone(&in_flight));
-        let svc = service_fn(move |req| {
-            let proxy = Arc::clone(&proxy);
-            let in_flight = in_flight.enter();
-            let scope = scope.clone();
-            async move {
-                let _in_flight = in_flight;
-                let mut req = req;
-                // Reports the request when its response body ends, or with `DC` when the
-                // client goes away first (this future or the body dropped).
-                let mut obs = observe::Observation::start(proxy, &mut req, peer);
-                let ex = &mut obs.exchange;
-                let resp = match &scope {
-                    Scope::Outbound => forward::handle(&obs.proxy, req, ex).await,
-                    Scope::Gateway(port) => {
-                        ex.gateway_port = Some(*port);
-                        forward::handle(&obs.proxy, req, ex).await
-                    }
-                    Scope::Inbound(target) => inbound::handle(&obs.proxy, req, ex, target).await,
-                };
-                Ok::<_, Infallible>(obs.respond(resp))
+        let io: Box<dyn h1::Io> = Box::new(self.conn_timeouts.wrap(io, Arc::clone(&in_flight)));
+        let ended = h1::serve(io, self.h1, &self.draining, |req| {
+            Arc::clone(&self).respond(req, peer, scope.clone(), in_flight.enter())
+        })
+        .await;
+        if let h1::Ended::Elsewhere(io) = ended {
+            self.serve_with_hyper(io, peer, scope, in_flight).await;
+        }
+    }
+
+    /// Handles one request of any connection: forwards it (or answers locally) and
+    /// returns the response with the request's report riding in its body.
+    async fn respond(
+        self: Arc<Self>,
+        mut req: Request<ClientBody>,
+        peer: SocketAddr,
+        scope: Scope,
+        in_flight: guard::InFlightGuard,
+    ) -> Response<observe::ObservedBody<ProxyBody>> {
+        let _in_flight = in_flight;
+        // Reports the request when its response body ends, or with `DC` when the client
+        // goes away first (this future or the body dropped).
+        let mut obs = observe::Observation::start(self, &mut req, peer);
+        let ex = &mut obs.exchange;
+        let resp = match &scope {
+            Scope::Outbound => forward::handle(&obs.proxy, req, ex).await,
+            Scope::Gateway(port) => {
+                ex.gateway_port = Some(*port);
+                forward::handle(&obs.proxy, req, ex).await
             }
+            Scope::Inbound(target) => inbound::handle(&obs.proxy, req, ex, target).await,
+        };
+        obs.respond(resp)
+    }
+
+    /// Serves the rest of a connection with hyper (HTTP/2, and HTTP/1.1 heads the own
+    /// server leaves to it, see [`h1`]).
+    async fn serve_with_hyper(
+        self: Arc<Self>,
+        io: h1::Rewind,
+        peer: SocketAddr,
+        scope: Scope,
+        in_flight: Arc<guard::InFlight>,
+    ) {
+        let proxy = Arc::clone(&self);
+        let svc = service_fn(move |req: Request<Incoming>| {
+            let respond = Arc::clone(&proxy).respond(
+                req.map(ClientBody::Hyper),
+                peer,
+                scope.clone(),
+                in_flight.enter(),
+            );
+            async move { Ok::<_, Infallible>(respond.await) }
         });
         let conn = self
             .server

@@ -12,6 +12,8 @@
 //!   outbound listener that routes, balances and forwards requests;
 //! - [`upstream`]: per-backend upstream connection pools (HTTP/1.1 keep-alive, HTTP/2
 //!   multiplexing) enforcing DestinationRule `connectionPool`;
+//! - `h1`: the HTTP/1.1 wire format both sides share (header lines, chunked coding, body
+//!   decoding);
 //! - [`listener`]: outbound (capture or explicit proxy), loopback-VIP and inbound listeners;
 //! - [`server`]: `trellis proxy` — a configuration directory served with live reload, the
 //!   admin endpoint and graceful drain.
@@ -19,6 +21,7 @@
 
 pub mod balance;
 pub mod detect;
+mod h1;
 pub mod http;
 pub mod listener;
 pub mod resilience;

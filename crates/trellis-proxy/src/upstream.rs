@@ -39,7 +39,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use ::http::{Request, Response};
+use ::http::{Request, Response, request};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::net::TcpStream;
@@ -210,14 +210,42 @@ impl UpstreamPool {
         req: Request<RequestBody>,
         defaults: &UpstreamDefaults,
     ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        let (head, body) = req.into_parts();
+        self.send_parts(endpoint, RequestHead::Owned(head), body, defaults)
+            .await
+    }
+
+    /// As [`UpstreamPool::send`], for a head the caller keeps (to send it again on a
+    /// retry): HTTP/1.1 writes it from the borrow, HTTP/2 needs a copy.
+    pub async fn send_head(
+        &self,
+        endpoint: Option<usize>,
+        head: &request::Parts,
+        body: RequestBody,
+        defaults: &UpstreamDefaults,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
+        self.send_parts(endpoint, RequestHead::Borrowed(head), body, defaults)
+            .await
+    }
+
+    async fn send_parts(
+        &self,
+        endpoint: Option<usize>,
+        head: RequestHead<'_>,
+        body: RequestBody,
+        defaults: &UpstreamDefaults,
+    ) -> Result<Response<UpstreamBody>, UpstreamError> {
         match (self.shared.http2, endpoint) {
-            (false, Some(ep)) => Ok(h1::send(&self.shared, ep, req, defaults)
+            (false, Some(ep)) => Ok(h1::send(&self.shared, ep, head, body, defaults)
                 .await?
                 .map(UpstreamBody::Http1)),
-            (true, Some(ep)) => Ok(h2::send(&self.shared, ep, req, defaults)
-                .await?
-                .map(UpstreamBody::Http2)),
-            (http2, None) => passthrough(&self.shared, http2, req, defaults).await,
+            (true, Some(ep)) => {
+                let req = Request::from_parts(head.into_owned(), body);
+                Ok(h2::send(&self.shared, ep, req, defaults)
+                    .await?
+                    .map(UpstreamBody::Http2))
+            }
+            (http2, None) => passthrough(&self.shared, http2, head, body, defaults).await,
         }
     }
 
@@ -232,14 +260,43 @@ impl UpstreamPool {
     }
 }
 
+/// A request head on its way upstream: moved in, or borrowed from a caller that may send
+/// it again.
+#[allow(clippy::large_enum_variant)] // Moved once per request: boxing would allocate.
+pub(crate) enum RequestHead<'a> {
+    Owned(request::Parts),
+    Borrowed(&'a request::Parts),
+}
+
+impl RequestHead<'_> {
+    fn parts(&self) -> &request::Parts {
+        match self {
+            RequestHead::Owned(p) => p,
+            RequestHead::Borrowed(p) => p,
+        }
+    }
+
+    fn into_owned(self) -> request::Parts {
+        match self {
+            RequestHead::Owned(p) => p,
+            RequestHead::Borrowed(p) => p.clone(),
+        }
+    }
+}
+
 /// A fresh connection for one request to the authority the client addressed.
 async fn passthrough(
     shared: &Arc<Shared>,
     http2: bool,
-    mut req: Request<RequestBody>,
+    head: RequestHead<'_>,
+    body: RequestBody,
     defaults: &UpstreamDefaults,
 ) -> Result<Response<UpstreamBody>, UpstreamError> {
-    let authority = req.uri().authority().ok_or(UpstreamError::NoTarget)?;
+    let authority = head
+        .parts()
+        .uri
+        .authority()
+        .ok_or(UpstreamError::NoTarget)?;
     let port = authority.port_u16().unwrap_or(80);
     let dial = match authority.host().trim_matches(['[', ']']).parse() {
         Ok(ip) => Dial::Addr(SocketAddr::new(ip, port)),
@@ -252,6 +309,7 @@ async fn passthrough(
     };
     let stream = shared.connect(&dial, defaults).await?;
     if http2 {
+        let mut req = Request::from_parts(head.into_owned(), body);
         h2::authority_from_host(&mut req);
         let (_, mut sender, _) = h2::handshake(shared, stream, slot, None, defaults).await?;
         let resp = sender
@@ -260,7 +318,7 @@ async fn passthrough(
             .map_err(UpstreamError::Request)?;
         return Ok(resp.map(UpstreamBody::Http2));
     }
-    let resp = h1::send_once(shared, stream, slot, req).await?;
+    let resp = h1::send_once(shared, stream, slot, head.parts(), body).await?;
     Ok(resp.map(UpstreamBody::Http1))
 }
 

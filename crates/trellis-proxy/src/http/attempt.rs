@@ -45,7 +45,7 @@ pub(super) async fn send(
     let endpoint = ex.endpoint;
     ex.attempts = 1;
     let Some(retry) = retry else {
-        return once(defaults, req, backend, endpoint, None)
+        return once(defaults, Sending::Owned(req), backend, endpoint, None)
             .await
             .map_err(local_for);
     };
@@ -57,9 +57,15 @@ pub(super) async fn send(
         Ok(Ok(bytes)) => bytes,
         Ok(Err(body)) => {
             let req = Request::from_parts(parts, body);
-            return once(defaults, req, backend, endpoint, retry.per_try_timeout)
-                .await
-                .map_err(local_for);
+            return once(
+                defaults,
+                Sending::Owned(req),
+                backend,
+                endpoint,
+                retry.per_try_timeout,
+            )
+            .await
+            .map_err(local_for);
         }
         Err(e) => {
             tracing::debug!(error = %e, "reading the request body failed");
@@ -73,8 +79,9 @@ pub(super) async fn send(
     let mut retries_done = 0;
     let mut _retry_permit: Option<Permit> = None;
     loop {
-        let req = Request::from_parts(parts.clone(), Either::Right(Full::new(body.clone())));
-        let result = once(defaults, req, backend, endpoint, retry.per_try_timeout).await;
+        // The head is lent, not copied: it stays here for the next attempt.
+        let sending = Sending::Lent(&parts, Either::Right(Full::new(body.clone())));
+        let result = once(defaults, sending, backend, endpoint, retry.per_try_timeout).await;
         let outcome = match &result {
             Ok(resp) => response_outcome(resp),
             Err(Failed::Attempt(o)) => *o,
@@ -119,10 +126,17 @@ pub(super) fn overflow(o: Overflow) -> Response<ProxyBody> {
     local::error(o.response_flag(), &o.to_string())
 }
 
+/// What one attempt sends: a request of its own, or a head kept for further attempts.
+#[allow(clippy::large_enum_variant)] // Moved once per request: boxing would allocate.
+enum Sending<'a> {
+    Owned(Request<RequestBody>),
+    Lent(&'a ::http::request::Parts, RequestBody),
+}
+
 /// One attempt, counted as in flight on its endpoint while it runs.
 async fn once(
     defaults: &UpstreamDefaults,
-    req: Request<RequestBody>,
+    req: Sending<'_>,
     backend: &Backend,
     endpoint: Option<usize>,
     per_try: Option<Duration>,
@@ -130,7 +144,13 @@ async fn once(
     let mut in_flight = endpoint
         .and_then(|i| backend.endpoints().get(i))
         .map(InFlight::start);
-    let sent = backend.upstream().send(endpoint, req, defaults);
+    let upstream = backend.upstream();
+    let sent = async {
+        match req {
+            Sending::Owned(req) => upstream.send(endpoint, req, defaults).await,
+            Sending::Lent(head, body) => upstream.send_head(endpoint, head, body, defaults).await,
+        }
+    };
     let result = match per_try {
         Some(t) => match tokio::time::timeout(t, sent).await {
             Ok(r) => r,
@@ -211,7 +231,9 @@ fn response_outcome(resp: &Response<UpstreamBody>) -> AttemptOutcome {
 
 /// The whole body when it is empty or of known length up to [`MAX_REPLAY_BODY`]; the
 /// untouched stream otherwise.
-async fn replayable(body: RequestBody) -> Result<Result<Bytes, RequestBody>, hyper::Error> {
+async fn replayable(
+    body: RequestBody,
+) -> Result<Result<Bytes, RequestBody>, super::body::ClientBodyError> {
     let body = match body {
         // Already buffered (a mirrored request): replay the same bytes.
         Either::Right(full) => {

@@ -8,9 +8,9 @@ use ::http::header;
 use ::http::uri::{Authority, PathAndQuery, Scheme};
 use ::http::{HeaderMap, Request, Response, Uri, Version};
 use http_body_util::Either;
-use hyper::body::Incoming;
 use trellis_model::RouteAction;
 
+use super::body::ClientBody;
 use super::fault::Injected;
 use super::{Exchange, HttpProxy, ProxyBody, attempt, cors, local, mirror, upgrade};
 use crate::balance::PickContext;
@@ -51,7 +51,7 @@ struct Decision {
 /// learns on the way (service, route, backend, endpoint, attempts) goes into `ex`.
 pub(super) async fn handle(
     proxy: &HttpProxy,
-    mut req: Request<Incoming>,
+    mut req: Request<ClientBody>,
     ex: &mut Exchange,
 ) -> Response<ProxyBody> {
     if let Some(refused) = super::guard::check(&req) {
@@ -185,7 +185,7 @@ pub(super) async fn handle(
 /// Rewrites `req` for the chosen upstream and sends it, bounded by the route timeout.
 async fn forward(
     proxy: &HttpProxy,
-    mut req: Request<Incoming>,
+    mut req: Request<ClientBody>,
     decision: &Decision,
     route: &RouteRuntime,
     ex: &mut Exchange,

@@ -287,7 +287,7 @@ pub(super) fn server_builder(opts: &ServeOptions) -> auto::Builder<TokioExecutor
     let mut builder = auto::Builder::new(TokioExecutor::new());
     // hyper refuses (panics on) read buffers below 8 KiB; a partial head that fills the
     // buffer is answered with 431.
-    let head = opts.max_request_header_bytes.max(MIN_HEAD_BYTES);
+    let head = head_limit(opts);
     builder
         .http1()
         .timer(TokioTimer::new())
@@ -305,6 +305,11 @@ pub(super) fn server_builder(opts: &ServeOptions) -> auto::Builder<TokioExecutor
         .max_concurrent_streams(opts.max_concurrent_streams)
         .max_header_list_size(u32::try_from(head).unwrap_or(u32::MAX));
     builder
+}
+
+/// The longest request head accepted (at least hyper's smallest read buffer).
+pub(super) fn head_limit(opts: &ServeOptions) -> usize {
+    opts.max_request_header_bytes.max(MIN_HEAD_BYTES)
 }
 
 /// Length of the HTTP/2 connection preface: past it, hyper's protocol sniffing is over.

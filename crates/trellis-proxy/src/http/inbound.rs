@@ -15,9 +15,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ::http::header;
 use ::http::{Request, Response, Version};
 use http_body_util::Either;
-use hyper::body::Incoming;
 use trellis_model::ConnectionPool;
 
+use super::body::ClientBody;
 use super::exchange::Inbound;
 use super::forward::{detach_values, strip_hop_by_hop, upstream_response};
 use super::{Exchange, HttpProxy, ProxyBody, attempt, guard, local, upgrade};
@@ -94,7 +94,7 @@ impl HttpProxy {
 /// responses). Fills `ex` for telemetry.
 pub(super) async fn handle(
     proxy: &HttpProxy,
-    mut req: Request<Incoming>,
+    mut req: Request<ClientBody>,
     ex: &mut Exchange,
     target: &InboundTarget,
 ) -> Response<ProxyBody> {

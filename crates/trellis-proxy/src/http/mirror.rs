@@ -17,8 +17,9 @@ use ::http::uri::{Authority, Scheme};
 use ::http::{Request, Uri, Version};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
 
+use super::body::{ClientBody, ClientBodyError};
 use super::fault::Percent;
 use super::{HttpProxy, RequestBody};
 use crate::balance::PickContext;
@@ -73,10 +74,10 @@ impl MirrorRuntime {
 pub(super) async fn fork(
     proxy: &HttpProxy,
     mirrors: &[MirrorRuntime],
-    req: Request<Incoming>,
+    req: Request<ClientBody>,
     request_port: Option<u16>,
     timeout: Option<Duration>,
-) -> Result<Request<RequestBody>, hyper::Error> {
+) -> Result<Request<RequestBody>, ClientBodyError> {
     let random: u64 = rand::random();
     // One 32-bit half per mirror for the first two, a fresh number for any further.
     // Allocates only when some mirror samples the request (an empty Vec does not).

@@ -17,8 +17,9 @@ use std::time::{Instant, SystemTime};
 use ::http::header::{CONTENT_TYPE, HOST, USER_AGENT};
 use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
 use bytes::Buf;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 
+use super::body::ClientBody;
 use super::{Exchange, HttpProxy};
 use crate::telemetry::access_log::LogEntry;
 use crate::telemetry::flags::ResponseFlag;
@@ -66,7 +67,7 @@ impl Observation {
     /// logged id is the one the upstream sees.
     pub(super) fn start(
         proxy: Arc<HttpProxy>,
-        req: &mut Request<Incoming>,
+        req: &mut Request<ClientBody>,
         peer: std::net::SocketAddr,
     ) -> Observation {
         let headers = req.headers();

@@ -12,10 +12,10 @@
 
 use ::http::header::{self, HeaderMap, HeaderValue};
 use ::http::{Request, Response, StatusCode, Version};
-use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
+use super::body::ClientBody;
 use crate::upstream::UpstreamBody;
 use crate::upstream::h1::Upgraded;
 
@@ -35,7 +35,7 @@ impl Pending {
     /// Takes the upgrade out of `req` when it asks for one: HTTP/1.1, `Connection`
     /// listing `upgrade` and an `Upgrade` header. Call before the hop-by-hop headers are
     /// stripped; `None` (nothing taken) for every other request.
-    pub(super) fn take(req: &mut Request<Incoming>) -> Option<Pending> {
+    pub(super) fn take(req: &mut Request<ClientBody>) -> Option<Pending> {
         if req.version() != Version::HTTP_11 || !connection_upgrade(req.headers()) {
             return None;
         }

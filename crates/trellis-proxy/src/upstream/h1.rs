@@ -30,7 +30,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use ::http::{Method, Request, Response, header, request};
+use ::http::{Method, Response, header, request};
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http_body_util::{Either, Full};
 use hyper::body::Body;
@@ -39,7 +39,10 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use self::codec::{RequestFraming, ResponseFraming, ResponseHead};
-use super::{ConnSlot, Obtained, Shared, UpstreamDefaults, UpstreamError, expired, obtain};
+use super::{
+    ConnSlot, Obtained, RequestHead, Shared, UpstreamDefaults, UpstreamError, expired, obtain,
+};
+use crate::h1;
 use crate::http::RequestBody;
 
 /// How long at most an idle connection closed by its server lingers before the sweeper
@@ -75,6 +78,9 @@ pub enum Error {
     /// The request body (from the client) failed while it was being sent.
     #[error("reading the request body failed: {0}")]
     RequestBody(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The response body could not be read to its end.
+    #[error("upstream response body: {0}")]
+    Body(#[from] h1::FramingError),
     /// The request body was longer or shorter than its `Content-Length`.
     #[error("the request body does not match its length")]
     BodyLength,
@@ -104,6 +110,8 @@ pub(super) struct Conn {
     read: BytesMut,
     /// Request bytes not yet written.
     write: BytesMut,
+    /// Storage for the next response's header map: the last request's, cleared.
+    spare: Option<::http::HeaderMap>,
     /// Requests started on the connection (`maxRequestsPerConnection`).
     served: u32,
     /// When it was last put back (meaningful while in the stack).
@@ -122,6 +130,7 @@ impl Conn {
             io,
             read: BytesMut::with_capacity(READ_CHUNK),
             write: BytesMut::with_capacity(1024),
+            spare: None,
             served: 0,
             since: Instant::now(),
             idle,
@@ -176,20 +185,14 @@ impl Conn {
 
     /// Reads more bytes into the read buffer; `Ok(0)` at the end of the stream.
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<Result<usize, Error>> {
-        self.read.reserve(READ_CHUNK);
-        let n = ready!(tokio_util::io::poll_read_buf(
-            Pin::new(&mut self.io),
-            cx,
-            &mut self.read
-        ))?;
-        Poll::Ready(Ok(n))
+        Poll::Ready(Ok(ready!(h1::Source::poll_fill(self, cx))?))
     }
 
     /// Reads until a final (non-1xx, or 101) response head is complete.
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<ResponseHead, Error>> {
         loop {
             if !self.read.is_empty()
-                && let Some(head) = codec::parse_head(&mut self.read)?
+                && let Some(head) = codec::parse_head(&mut self.read, &mut self.spare)?
             {
                 let status = head.status.as_u16();
                 if (100..200).contains(&status) && status != 101 {
@@ -257,6 +260,17 @@ impl Conn {
     }
 }
 
+impl h1::Source for Conn {
+    fn buffer(&mut self) -> &mut BytesMut {
+        &mut self.read
+    }
+
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        self.read.reserve(READ_CHUNK);
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read)
+    }
+}
+
 /// The request body on its way out.
 struct Outgoing {
     body: RequestBody,
@@ -279,14 +293,14 @@ impl Outgoing {
                 if let (Ok(trailers), RequestFraming::Chunked) =
                     (frame.into_trailers(), self.framing)
                 {
-                    codec::encode_last_chunk(Some(&trailers), out);
+                    h1::encode_last_chunk(Some(&trailers), out);
                     self.finished = true;
                 }
                 return Ok(());
             }
         };
         match self.framing {
-            RequestFraming::Chunked => codec::encode_chunk(&data, out),
+            RequestFraming::Chunked => h1::encode_chunk(&data, out),
             RequestFraming::Length(_) => {
                 self.left = self
                     .left
@@ -302,7 +316,7 @@ impl Outgoing {
 
     fn end(&mut self, out: &mut BytesMut) -> Result<(), Error> {
         match self.framing {
-            RequestFraming::Chunked => codec::encode_last_chunk(None, out),
+            RequestFraming::Chunked => h1::encode_last_chunk(None, out),
             RequestFraming::Length(_) if self.left > 0 => return Err(Error::BodyLength),
             _ => {}
         }
@@ -349,10 +363,10 @@ impl Home {
 pub(super) async fn send(
     shared: &Arc<Shared>,
     ep: usize,
-    req: Request<RequestBody>,
+    head: RequestHead<'_>,
+    body: RequestBody,
     defaults: &UpstreamDefaults,
 ) -> Result<Response<ResponseBody>, UpstreamError> {
-    let (head, body) = req.into_parts();
     let mut body = Some(body);
     loop {
         let (mut conn, reused) = checkout(shared, ep, defaults).await?;
@@ -360,14 +374,19 @@ pub(super) async fn send(
         let Some(sending) = body.take() else {
             return Err(UpstreamError::NoTarget);
         };
-        let replayable = reused && is_idempotent(&head.method) && sending.is_end_stream();
-        match conn.exchange(&head, sending).await {
+        let parts = head.parts();
+        let replayable = reused && is_idempotent(&parts.method) && sending.is_end_stream();
+        match conn.exchange(parts, sending).await {
             Ok((answer, sent_all)) => {
                 let home = Home {
                     pool: Arc::downgrade(shared),
                     ep,
                 };
-                return respond(conn, &head.method, answer, sent_all, Some(home));
+                let method = parts.method.clone();
+                if let RequestHead::Owned(parts) = head {
+                    h1::recycle(&mut conn.spare, parts.headers);
+                }
+                return respond(conn, &method, answer, sent_all, Some(home));
             }
             Err(e) if replayable && e.is_closed_before_answer() => {
                 tracing::debug!(error = %e, "kept-alive connection closed under the request, resending");
@@ -383,12 +402,12 @@ pub(super) async fn send_once(
     shared: &Shared,
     stream: TcpStream,
     slot: ConnSlot,
-    req: Request<RequestBody>,
+    head: &request::Parts,
+    body: RequestBody,
 ) -> Result<Response<ResponseBody>, UpstreamError> {
     let mut conn = Box::new(Conn::new(shared, stream, slot, None));
-    let (head, body) = req.into_parts();
     let (answer, sent_all) = conn
-        .exchange(&head, body)
+        .exchange(head, body)
         .await
         .map_err(UpstreamError::Http1)?;
     respond(conn, &head.method, answer, sent_all, None)

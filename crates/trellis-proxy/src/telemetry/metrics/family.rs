@@ -27,7 +27,11 @@ struct Entry<M> {
 
 #[derive(Debug)]
 struct Inner<K, M> {
-    entries: HashMap<K, Entry<M>>,
+    /// Hashed with foldhash (seeded per process): every request looks its series up here,
+    /// and std's SipHash cost a percent of the request path. The keys are label sets from
+    /// configuration and peers plus small integers, and the map is bounded (`max_series`),
+    /// so collision flooding has little to work with.
+    entries: HashMap<K, Entry<M>, foldhash::fast::RandomState>,
     /// Series counted against the bound (overflow series are not).
     bounded: usize,
     next_seq: u64,
@@ -47,7 +51,7 @@ impl<K: Hash + Eq + Clone, M: Series> SeriesMap<K, M> {
     pub(crate) fn new(max_series: usize, overflowed: Counter) -> Self {
         SeriesMap {
             inner: RwLock::new(Inner {
-                entries: HashMap::new(),
+                entries: HashMap::default(),
                 bounded: 0,
                 next_seq: 0,
             }),

@@ -10,12 +10,8 @@ use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 use super::Error;
 
-/// Upper bound on a response head (status line and headers), as Envoy's default
-/// `max_response_headers_kb` (60 KiB).
-pub(super) const MAX_HEAD_BYTES: usize = 60 * 1024;
-
-/// Upper bound on the number of response headers (hyper's and Envoy's default: 100).
-const MAX_HEADERS: usize = 100;
+pub(super) use crate::h1::MAX_HEAD_BYTES;
+use crate::h1::{MAX_HEADERS, parse_decimal, put_content_length, put_header};
 
 /// How the request body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,68 +72,8 @@ pub(super) fn encode_head(head: &request::Parts, framing: RequestFraming, out: &
     }
     match framing {
         RequestFraming::None => {}
-        RequestFraming::Length(n) => {
-            let mut digits = itoa_buf();
-            put_header(out, b"content-length", format_u64(n, &mut digits));
-        }
+        RequestFraming::Length(n) => put_content_length(out, n),
         RequestFraming::Chunked => put_header(out, b"transfer-encoding", b"chunked"),
-    }
-    out.put_slice(b"\r\n");
-}
-
-fn put_header(out: &mut BytesMut, name: &[u8], value: &[u8]) {
-    out.reserve(name.len() + value.len() + 4);
-    out.put_slice(name);
-    out.put_slice(b": ");
-    out.put_slice(value);
-    out.put_slice(b"\r\n");
-}
-
-fn itoa_buf() -> [u8; 20] {
-    [0; 20]
-}
-
-/// `n` in decimal, written at the end of `buf`.
-fn format_u64(mut n: u64, buf: &mut [u8; 20]) -> &[u8] {
-    let mut at = buf.len();
-    loop {
-        at -= 1;
-        buf[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            return &buf[at..];
-        }
-    }
-}
-
-/// Appends one chunk of a chunked body: size line, data, CRLF.
-pub(super) fn encode_chunk(data: &[u8], out: &mut BytesMut) {
-    if data.is_empty() {
-        return;
-    }
-    out.reserve(data.len() + 20);
-    let mut line = [0u8; 18];
-    let mut at = 16;
-    let mut n = data.len();
-    loop {
-        at -= 1;
-        line[at] = b"0123456789abcdef"[n & 0xf];
-        n >>= 4;
-        if n == 0 {
-            break;
-        }
-    }
-    out.put_slice(&line[at..16]);
-    out.put_slice(b"\r\n");
-    out.put_slice(data);
-    out.put_slice(b"\r\n");
-}
-
-/// Appends the last chunk of a chunked body, with `trailers` when there are any.
-pub(super) fn encode_last_chunk(trailers: Option<&HeaderMap>, out: &mut BytesMut) {
-    out.put_slice(b"0\r\n");
-    for (name, value) in trailers.into_iter().flatten() {
-        put_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
     out.put_slice(b"\r\n");
 }
@@ -148,6 +84,7 @@ pub(super) struct ResponseHead {
     pub(super) status: StatusCode,
     pub(super) version: Version,
     pub(super) headers: HeaderMap,
+    framing: FramingHeaders,
 }
 
 impl ResponseHead {
@@ -161,31 +98,14 @@ impl ResponseHead {
         {
             return Ok(ResponseFraming::Empty);
         }
-        if let Some(te) = self
-            .headers
-            .get_all(header::TRANSFER_ENCODING)
-            .iter()
-            .next_back()
-        {
-            let last = te.as_bytes().rsplit(|b| *b == b',').next().unwrap_or(b"");
-            return Ok(if last.trim_ascii().eq_ignore_ascii_case(b"chunked") {
+        if let Some(chunked) = self.framing.chunked {
+            return Ok(if chunked {
                 ResponseFraming::Chunked
             } else {
                 ResponseFraming::UntilClose
             });
         }
-        let mut length = None;
-        for value in self.headers.get_all(header::CONTENT_LENGTH) {
-            for part in value.as_bytes().split(|b| *b == b',') {
-                let n =
-                    parse_decimal(part.trim_ascii()).ok_or(Error::Malformed("content-length"))?;
-                if length.is_some_and(|l| l != n) {
-                    return Err(Error::Malformed("conflicting content-length values"));
-                }
-                length = Some(n);
-            }
-        }
-        Ok(match length {
+        Ok(match self.framing.length.map_err(Error::Malformed)? {
             Some(0) => ResponseFraming::Empty,
             Some(n) => ResponseFraming::Length(n),
             None => ResponseFraming::UntilClose,
@@ -195,19 +115,60 @@ impl ResponseHead {
     /// Whether the server lets the connection carry another request after this response
     /// (HTTP/1.1 unless `Connection: close`; HTTP/1.0 only with `Connection: keep-alive`).
     pub(super) fn keeps_alive(&self) -> bool {
-        let mut close = false;
-        let mut keep_alive = false;
-        for value in self.headers.get_all(header::CONNECTION) {
-            for token in value.as_bytes().split(|b| *b == b',') {
+        let f = &self.framing;
+        // Both framings at once: answered, then never trusted again.
+        let both_framings = f.chunked.is_some() && !matches!(f.length, Ok(None));
+        !f.close && (self.version == Version::HTTP_11 || f.keep_alive) && !both_framings
+    }
+}
+
+/// The framing headers of a response head, gathered while it is parsed (so that deciding
+/// how to read the body looks nothing up in the header map).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct FramingHeaders {
+    /// Whether the last transfer coding is `chunked`; `None` without `Transfer-Encoding`.
+    chunked: Option<bool>,
+    /// The `Content-Length` (all values agreeing), or why it is unusable.
+    length: Result<Option<u64>, &'static str>,
+    /// `Connection: close`.
+    close: bool,
+    /// `Connection: keep-alive`.
+    keep_alive: bool,
+}
+
+impl Default for FramingHeaders {
+    fn default() -> Self {
+        FramingHeaders {
+            chunked: None,
+            length: Ok(None),
+            close: false,
+            keep_alive: false,
+        }
+    }
+}
+
+impl FramingHeaders {
+    /// Notes one header of the head.
+    fn note(&mut self, name: &HeaderName, value: &[u8]) {
+        if name == header::TRANSFER_ENCODING {
+            let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+            self.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
+        } else if name == header::CONTENT_LENGTH {
+            for part in value.split(|b| *b == b',') {
+                self.length = match (parse_decimal(part.trim_ascii()), self.length) {
+                    (_, Err(e)) => Err(e),
+                    (None, _) => Err("content-length"),
+                    (Some(n), Ok(Some(l))) if l != n => Err("conflicting content-length values"),
+                    (Some(n), Ok(_)) => Ok(Some(n)),
+                };
+            }
+        } else if name == header::CONNECTION {
+            for token in value.split(|b| *b == b',') {
                 let token = token.trim_ascii();
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
             }
         }
-        !close
-            && (self.version == Version::HTTP_11 || keep_alive)
-            && !(self.headers.contains_key(header::TRANSFER_ENCODING)
-                && self.headers.contains_key(header::CONTENT_LENGTH))
     }
 }
 
@@ -226,19 +187,15 @@ pub(super) enum ResponseFraming {
     Upgrade,
 }
 
-fn parse_decimal(digits: &[u8]) -> Option<u64> {
-    if digits.is_empty() || digits.len() > 19 {
-        return None;
-    }
-    digits.iter().try_fold(0u64, |n, d| {
-        d.is_ascii_digit().then(|| n * 10 + u64::from(d - b'0'))
-    })
-}
-
 /// Parses one response head from the front of `buf` and removes it from there; `None`
 /// while the head is incomplete. Header values share one copy of the head, so `buf`'s
 /// memory is not held by the response after it is forwarded.
-pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
+///
+/// `spare` lends its storage to the new header map (see [`crate::h1::header_map`]).
+pub(super) fn parse_head(
+    buf: &mut BytesMut,
+    spare: &mut Option<HeaderMap>,
+) -> Result<Option<ResponseHead>, Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut []);
     let config = httparse::ParserConfig::default();
@@ -262,10 +219,12 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Err
     };
     let base = buf.as_ptr() as usize;
     let copy = Bytes::copy_from_slice(&buf[..len]);
-    let mut headers = HeaderMap::with_capacity(parsed.headers.len());
+    let mut headers = crate::h1::header_map(spare, parsed.headers.len());
+    let mut framing = FramingHeaders::default();
     for h in parsed.headers.iter() {
         let name = HeaderName::from_bytes(h.name.as_bytes())
             .map_err(|_| Error::Malformed("header name"))?;
+        framing.note(&name, h.value);
         let start = h.value.as_ptr() as usize - base;
         let value = HeaderValue::from_maybe_shared(copy.slice(start..start + h.value.len()))
             .map_err(|_| Error::Malformed("header value"))?;
@@ -276,45 +235,8 @@ pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Err
         status,
         version,
         headers,
+        framing,
     }))
-}
-
-/// Upper bound on one chunk-size line (size and extensions).
-const MAX_CHUNK_LINE: usize = 4 * 1024;
-
-/// Parses a chunk-size line at the front of `buf`: `Some((line_len, size))`, `None`
-/// while incomplete.
-pub(super) fn parse_chunk_size(buf: &[u8]) -> Result<Option<(usize, u64)>, Error> {
-    match httparse::parse_chunk_size(buf) {
-        Ok(httparse::Status::Complete((len, size))) => Ok(Some((len, size))),
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_CHUNK_LINE => {
-            Err(Error::Malformed("chunk size line too long"))
-        }
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(_) => Err(Error::Malformed("chunk size")),
-    }
-}
-
-/// Parses the trailer section (ending with an empty line) at the front of `buf`:
-/// `Some((len, trailers))`, `None` while incomplete.
-pub(super) fn parse_trailers(buf: &[u8]) -> Result<Option<(usize, HeaderMap)>, Error> {
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    match httparse::parse_headers(buf, &mut slots) {
-        Ok(httparse::Status::Complete((len, parsed))) => {
-            let mut trailers = HeaderMap::with_capacity(parsed.len());
-            for h in parsed {
-                let name = HeaderName::from_bytes(h.name.as_bytes())
-                    .map_err(|_| Error::Malformed("trailer name"))?;
-                let value = HeaderValue::from_bytes(h.value)
-                    .map_err(|_| Error::Malformed("trailer value"))?;
-                trailers.append(name, value);
-            }
-            Ok(Some((len, trailers)))
-        }
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => Err(Error::HeadTooLarge),
-        Ok(httparse::Status::Partial) => Ok(None),
-        Err(_) => Err(Error::Malformed("trailers")),
-    }
 }
 
 #[cfg(test)]

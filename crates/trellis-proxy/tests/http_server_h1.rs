@@ -1,0 +1,338 @@
+//! The proxy's own HTTP/1.1 server, on raw TCP: pipelined requests, request bodies (by
+//! length and chunked) read off the connection and the connection reused after them,
+//! bodies nobody read, `Connection: close`, `HEAD`, chunked responses and trailers, and a
+//! connection that moves to hyper half-way (an HTTP/1.0 request after HTTP/1.1 ones).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use support::{Backend, LIMIT, runtime, service_entry};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use trellis_proxy::http::{ServeOptions, serve};
+
+const HOST: &str = "orders";
+
+async fn proxy_for(port: u16) -> SocketAddr {
+    let yaml = service_entry("orders", "HTTP", &[(port, "v1")]);
+    let (_, rx) = watch::channel(Arc::new(runtime(&yaml, |_| {})));
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+    let addr = listener.local_addr().expect("proxy addr");
+    tokio::spawn(serve(listener, rx, ServeOptions::default()));
+    addr
+}
+
+/// One response as read off the wire.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    /// Trailer lines of a chunked body.
+    trailers: Vec<String>,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Reads one response to a request of `method` from `conn` (`buf` keeps what was read
+/// beyond it).
+async fn read_answer(conn: &mut TcpStream, buf: &mut Vec<u8>, method: &str) -> Answer {
+    let (status, headers, head_len) = loop {
+        let mut slots = [httparse::EMPTY_HEADER; 64];
+        let mut resp = httparse::Response::new(&mut slots);
+        if let httparse::Status::Complete(n) = resp.parse(buf).expect("valid response head") {
+            let headers = resp
+                .headers
+                .iter()
+                .map(|h| {
+                    let value = String::from_utf8_lossy(h.value).into_owned();
+                    (h.name.to_ascii_lowercase(), value)
+                })
+                .collect::<Vec<_>>();
+            break (resp.code.expect("status"), headers, n);
+        }
+        fill(conn, buf).await;
+    };
+    buf.drain(..head_len);
+    let mut answer = Answer {
+        status,
+        headers,
+        body: Vec::new(),
+        trailers: Vec::new(),
+    };
+    if method == "HEAD" {
+        return answer;
+    }
+    if let Some(len) = answer.header("content-length") {
+        let len: usize = len.parse().expect("content-length");
+        while buf.len() < len {
+            fill(conn, buf).await;
+        }
+        answer.body = buf.drain(..len).collect();
+        return answer;
+    }
+    assert_eq!(
+        answer.header("transfer-encoding"),
+        Some("chunked"),
+        "{answer:?}"
+    );
+    loop {
+        let line = read_line(conn, buf).await;
+        let size = usize::from_str_radix(line.split(';').next().unwrap_or(""), 16).expect("size");
+        if size == 0 {
+            break;
+        }
+        while buf.len() < size + 2 {
+            fill(conn, buf).await;
+        }
+        answer.body.extend(buf.drain(..size));
+        assert_eq!(buf.drain(..2).collect::<Vec<_>>(), b"\r\n");
+    }
+    loop {
+        let line = read_line(conn, buf).await;
+        if line.is_empty() {
+            return answer;
+        }
+        answer.trailers.push(line);
+    }
+}
+
+async fn read_line(conn: &mut TcpStream, buf: &mut Vec<u8>) -> String {
+    loop {
+        if let Some(at) = buf.windows(2).position(|w| w == b"\r\n") {
+            let line = String::from_utf8_lossy(&buf[..at]).into_owned();
+            buf.drain(..at + 2);
+            return line;
+        }
+        fill(conn, buf).await;
+    }
+}
+
+async fn fill(conn: &mut TcpStream, buf: &mut Vec<u8>) {
+    let mut chunk = [0u8; 4096];
+    let n = conn.read(&mut chunk).await.expect("read");
+    assert!(
+        n > 0,
+        "closed early; have {:?}",
+        String::from_utf8_lossy(buf)
+    );
+    buf.extend_from_slice(&chunk[..n]);
+}
+
+/// Whether the proxy closes `conn` within a second.
+async fn closes(conn: &mut TcpStream) -> bool {
+    let mut chunk = [0u8; 64];
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), conn.read(&mut chunk)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    tokio::time::timeout(LIMIT, async {
+        let backend = Backend::ok("v1").await;
+        let proxy = proxy_for(backend.port()).await;
+        let mut conn = TcpStream::connect(proxy).await.expect("connect");
+        let reqs: String = (1..=3)
+            .map(|i| format!("GET /r{i} HTTP/1.1\r\nHost: {HOST}\r\n\r\n"))
+            .collect();
+        conn.write_all(reqs.as_bytes()).await.expect("send");
+        let mut buf = Vec::new();
+        for _ in 1..=3 {
+            let a = read_answer(&mut conn, &mut buf, "GET").await;
+            assert_eq!((a.status, &a.body[..]), (200, &b"v1"[..]));
+            assert!(a.header("date").is_some(), "{a:?}");
+        }
+        let uris: Vec<String> = backend.seen().into_iter().map(|s| s.uri).collect();
+        assert_eq!(uris, ["/r1", "/r2", "/r3"]);
+        assert!(!closes(&mut conn).await, "kept alive");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn request_bodies_stream_through_and_the_connection_is_reused() {
+    tokio::time::timeout(LIMIT, async {
+        let backend = Backend::ok("v1").await;
+        let proxy = proxy_for(backend.port()).await;
+        let mut conn = TcpStream::connect(proxy).await.expect("connect");
+        let mut buf = Vec::new();
+        let big = "x".repeat(200 * 1024);
+        let sends = [
+            format!("POST /len HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 5\r\n\r\nhello"),
+            format!(
+                "POST /chunked HTTP/1.1\r\nHost: {HOST}\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n4;ext=1\r\ndefg\r\n0\r\n\r\n"
+            ),
+            format!(
+                "PUT /big HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {}\r\n\r\n{big}",
+                big.len()
+            ),
+            format!("GET /after HTTP/1.1\r\nHost: {HOST}\r\n\r\n"),
+        ];
+        for send in &sends {
+            conn.write_all(send.as_bytes()).await.expect("send");
+            let a = read_answer(&mut conn, &mut buf, "POST").await;
+            assert_eq!(a.status, 200, "{a:?}");
+        }
+        let seen = backend.seen();
+        let bodies: Vec<usize> = seen.iter().map(|s| s.body.len()).collect();
+        assert_eq!(bodies, [5, 7, big.len(), 0]);
+        assert_eq!(&seen[0].body[..], b"hello");
+        assert_eq!(&seen[1].body[..], b"abcdefg");
+        assert!(seen[2].body.iter().all(|b| *b == b'x'));
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn unread_bodies_are_skipped_when_buffered_else_the_connection_closes() {
+    tokio::time::timeout(LIMIT, async {
+        let backend = Backend::ok("v1").await;
+        let proxy = proxy_for(backend.port()).await;
+        // Unknown host: answered locally (404 NR) without reading the body.
+        let mut conn = TcpStream::connect(proxy).await.expect("connect");
+        let mut buf = Vec::new();
+        conn.write_all(
+            b"POST / HTTP/1.1\r\nHost: nowhere\r\nContent-Length: 4\r\n\r\nbody\
+              GET /next HTTP/1.1\r\nHost: orders\r\n\r\n",
+        )
+        .await
+        .expect("send");
+        let a = read_answer(&mut conn, &mut buf, "POST").await;
+        assert_eq!(a.status, 404, "{a:?}");
+        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        assert_eq!((a.status, &a.body[..]), (200, &b"v1"[..]));
+        assert_eq!(backend.seen()[0].uri, "/next");
+
+        // A body that has not arrived cannot be skipped: the connection ends.
+        let mut conn = TcpStream::connect(proxy).await.expect("connect");
+        let mut buf = Vec::new();
+        conn.write_all(b"POST / HTTP/1.1\r\nHost: nowhere\r\nContent-Length: 100\r\n\r\nsome")
+            .await
+            .expect("send");
+        let a = read_answer(&mut conn, &mut buf, "POST").await;
+        assert_eq!(a.status, 404);
+        assert_eq!(a.header("connection"), Some("close"), "{a:?}");
+        assert!(closes(&mut conn).await);
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn connection_close_head_and_a_switch_to_hyper() {
+    tokio::time::timeout(LIMIT, async {
+        let backend = Backend::ok("v1").await;
+        let proxy = proxy_for(backend.port()).await;
+        let mut conn = TcpStream::connect(proxy).await.expect("connect");
+        let mut buf = Vec::new();
+        conn.write_all(format!("HEAD /h HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes())
+            .await
+            .expect("send");
+        let a = read_answer(&mut conn, &mut buf, "HEAD").await;
+        assert_eq!(a.status, 200);
+        assert_eq!(a.header("content-length"), Some("2"), "{a:?}");
+        // HTTP/1.0 is hyper's: the connection moves there with the bytes read so far.
+        conn.write_all(
+            format!("GET /old HTTP/1.0\r\nHost: {HOST}\r\nConnection: keep-alive\r\n\r\n")
+                .as_bytes(),
+        )
+        .await
+        .expect("send");
+        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        assert_eq!((a.status, &a.body[..]), (200, &b"v1"[..]));
+        assert!(buf.is_empty(), "HEAD response had no body");
+        conn.write_all(
+            format!("GET /last HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("send");
+        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        assert_eq!(a.status, 200);
+        assert!(closes(&mut conn).await, "closed after Connection: close");
+        let uris: Vec<String> = backend.seen().into_iter().map(|s| s.uri).collect();
+        assert_eq!(uris, ["/h", "/old", "/last"]);
+
+        // Served here from the start: `Connection: close` is answered in kind.
+        let mut conn = TcpStream::connect(proxy).await.expect("connect");
+        let mut buf = Vec::new();
+        conn.write_all(
+            format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("send");
+        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        assert_eq!(a.header("connection"), Some("close"), "{a:?}");
+        assert!(closes(&mut conn).await);
+    })
+    .await
+    .expect("test timed out");
+}
+
+/// A backend answering every request with a chunked body and a trailer.
+async fn chunked_backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 4096];
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    while let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..at + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+                                       5\r\nhello\r\n6\r\n world\r\n0\r\nx-check: 7\r\n\r\n";
+                        if conn.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn chunked_responses_carry_trailers_only_to_clients_that_accept_them() {
+    tokio::time::timeout(LIMIT, async {
+        let proxy = proxy_for(chunked_backend().await).await;
+        let mut conn = TcpStream::connect(proxy).await.expect("connect");
+        let mut buf = Vec::new();
+        conn.write_all(format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes())
+            .await
+            .expect("send");
+        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        assert_eq!((a.status, &a.body[..]), (200, &b"hello world"[..]));
+        assert!(a.trailers.is_empty(), "{a:?}");
+        conn.write_all(
+            format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nTE: trailers\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("send");
+        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        assert_eq!(&a.body[..], b"hello world");
+        assert_eq!(a.trailers, ["x-check: 7"]);
+    })
+    .await
+    .expect("test timed out");
+}
