@@ -28,11 +28,15 @@ use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-use super::{ProxyBody, ServeOptions};
+use super::{ClientBody, ProxyBody, ServeOptions};
 
 /// Rejects a request head that must not be forwarded; `None` lets it through. Costs two
-/// header-map probes for ordinary requests.
-pub(super) fn check<B>(req: &Request<B>) -> Option<Response<ProxyBody>> {
+/// header-map probes for ordinary requests hyper read; none for those the HTTP/1.1 server
+/// read, which hands such heads to hyper instead (`h1::head`).
+pub(super) fn check(req: &Request<ClientBody>) -> Option<Response<ProxyBody>> {
+    if let ClientBody::Wire(_) = req.body() {
+        return None;
+    }
     let headers = req.headers();
     let mut te = headers.get_all(TRANSFER_ENCODING).iter();
     if let Some(first) = te.next()

@@ -36,6 +36,10 @@ impl Pending {
     /// listing `upgrade` and an `Upgrade` header. Call before the hop-by-hop headers are
     /// stripped; `None` (nothing taken) for every other request.
     pub(super) fn take(req: &mut Request<ClientBody>) -> Option<Pending> {
+        // The HTTP/1.1 server hands upgrade requests to hyper (`h1::head`).
+        if let ClientBody::Wire(_) = req.body() {
+            return None;
+        }
         if req.version() != Version::HTTP_11 || !connection_upgrade(req.headers()) {
             return None;
         }

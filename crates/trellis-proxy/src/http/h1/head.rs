@@ -3,7 +3,8 @@
 //! this server serves itself and those it leaves to hyper ([`Parsed::Elsewhere`]).
 //!
 //! Served here: HTTP/1.1 requests other than `CONNECT`, without `Upgrade` or `Expect`,
-//! whose body is absent, has one valid `Content-Length` or is exactly `chunked`. Everything
+//! with at most one `Host`, whose body is absent, has one valid `Content-Length` or is
+//! exactly `chunked`. Everything
 //! else — HTTP/1.0, upgrades, `100-continue`, the HTTP/2 preface, malformed or oversized
 //! heads, ambiguous framing — goes to hyper with the bytes read so far, so each of those
 //! cases keeps hyper's answer (400, 431, 501, ...) and its tests.
@@ -91,6 +92,7 @@ pub(super) fn parse(buf: &mut BytesMut, limits: Limits, spare: &mut Option<Heade
     };
     let mut length: Option<u64> = None;
     let mut chunked = false;
+    let mut host = false;
     for h in req.headers.iter() {
         let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {
             return Parsed::Elsewhere;
@@ -118,6 +120,11 @@ pub(super) fn parse(buf: &mut BytesMut, limits: Limits, spare: &mut Option<Heade
                 }
                 facts.close |= token.eq_ignore_ascii_case(b"close");
             }
+        } else if name == header::HOST {
+            if host {
+                return Parsed::Elsewhere; // 400 (`guard::check`)
+            }
+            host = true;
         } else if name == header::UPGRADE || name == header::EXPECT {
             return Parsed::Elsewhere;
         } else if name == header::TE {
@@ -205,6 +212,7 @@ mod tests {
             "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
             "POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
             "GET / HTTP/1.1\r\nX A: b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
             "GET /\0 HTTP/1.1\r\n\r\n",
         ] {
             let (p, rest) = parsed(text);
