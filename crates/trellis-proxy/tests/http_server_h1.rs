@@ -139,25 +139,61 @@ async fn closes(conn: &mut TcpStream) -> bool {
     )
 }
 
+/// A raw client connection and what it has read beyond the last answer.
+struct Client {
+    conn: TcpStream,
+    buf: Vec<u8>,
+}
+
+impl Client {
+    async fn connect(proxy: SocketAddr) -> Client {
+        let conn = TcpStream::connect(proxy).await.expect("connect");
+        Client {
+            conn,
+            buf: Vec::new(),
+        }
+    }
+
+    async fn send(&mut self, text: &[u8]) {
+        self.conn.write_all(text).await.expect("send");
+    }
+
+    /// Reads the answer to a request of `method`.
+    async fn answer(&mut self, method: &str) -> Answer {
+        read_answer(&mut self.conn, &mut self.buf, method).await
+    }
+
+    /// Sends one request and reads its answer.
+    async fn ask(&mut self, request: &str) -> Answer {
+        self.send(request.as_bytes()).await;
+        let method = request.split(' ').next().unwrap_or("GET");
+        self.answer(method).await
+    }
+
+    /// Whether the proxy closes the connection within a second.
+    async fn closes(&mut self) -> bool {
+        closes(&mut self.conn).await
+    }
+}
+
 #[tokio::test]
 async fn pipelined_requests_are_answered_in_order() {
     tokio::time::timeout(LIMIT, async {
         let backend = Backend::ok("v1").await;
         let proxy = proxy_for(backend.port()).await;
-        let mut conn = TcpStream::connect(proxy).await.expect("connect");
+        let mut client = Client::connect(proxy).await;
         let reqs: String = (1..=3)
             .map(|i| format!("GET /r{i} HTTP/1.1\r\nHost: {HOST}\r\n\r\n"))
             .collect();
-        conn.write_all(reqs.as_bytes()).await.expect("send");
-        let mut buf = Vec::new();
+        client.send(reqs.as_bytes()).await;
         for _ in 1..=3 {
-            let a = read_answer(&mut conn, &mut buf, "GET").await;
+            let a = client.answer("GET").await;
             assert_eq!((a.status, &a.body[..]), (200, &b"v1"[..]));
             assert!(a.header("date").is_some(), "{a:?}");
         }
         let uris: Vec<String> = backend.seen().into_iter().map(|s| s.uri).collect();
         assert_eq!(uris, ["/r1", "/r2", "/r3"]);
-        assert!(!closes(&mut conn).await, "kept alive");
+        assert!(!client.closes().await, "kept alive");
     })
     .await
     .expect("test timed out");
@@ -168,8 +204,7 @@ async fn request_bodies_stream_through_and_the_connection_is_reused() {
     tokio::time::timeout(LIMIT, async {
         let backend = Backend::ok("v1").await;
         let proxy = proxy_for(backend.port()).await;
-        let mut conn = TcpStream::connect(proxy).await.expect("connect");
-        let mut buf = Vec::new();
+        let mut client = Client::connect(proxy).await;
         let big = "x".repeat(200 * 1024);
         let sends = [
             format!("POST /len HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: 5\r\n\r\nhello"),
@@ -183,8 +218,7 @@ async fn request_bodies_stream_through_and_the_connection_is_reused() {
             format!("GET /after HTTP/1.1\r\nHost: {HOST}\r\n\r\n"),
         ];
         for send in &sends {
-            conn.write_all(send.as_bytes()).await.expect("send");
-            let a = read_answer(&mut conn, &mut buf, "POST").await;
+            let a = client.ask(send).await;
             assert_eq!(a.status, 200, "{a:?}");
         }
         let seen = backend.seen();
@@ -204,30 +238,27 @@ async fn unread_bodies_are_skipped_when_buffered_else_the_connection_closes() {
         let backend = Backend::ok("v1").await;
         let proxy = proxy_for(backend.port()).await;
         // Unknown host: answered locally (404 NR) without reading the body.
-        let mut conn = TcpStream::connect(proxy).await.expect("connect");
-        let mut buf = Vec::new();
-        conn.write_all(
-            b"POST / HTTP/1.1\r\nHost: nowhere\r\nContent-Length: 4\r\n\r\nbody\
-              GET /next HTTP/1.1\r\nHost: orders\r\n\r\n",
-        )
-        .await
-        .expect("send");
-        let a = read_answer(&mut conn, &mut buf, "POST").await;
+        let mut client = Client::connect(proxy).await;
+        client
+            .send(
+                b"POST / HTTP/1.1\r\nHost: nowhere\r\nContent-Length: 4\r\n\r\nbody\
+                  GET /next HTTP/1.1\r\nHost: orders\r\n\r\n",
+            )
+            .await;
+        let a = client.answer("POST").await;
         assert_eq!(a.status, 404, "{a:?}");
-        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        let a = client.answer("GET").await;
         assert_eq!((a.status, &a.body[..]), (200, &b"v1"[..]));
         assert_eq!(backend.seen()[0].uri, "/next");
 
         // A body that has not arrived cannot be skipped: the connection ends.
-        let mut conn = TcpStream::connect(proxy).await.expect("connect");
-        let mut buf = Vec::new();
-        conn.write_all(b"POST / HTTP/1.1\r\nHost: nowhere\r\nContent-Length: 100\r\n\r\nsome")
-            .await
-            .expect("send");
-        let a = read_answer(&mut conn, &mut buf, "POST").await;
+        let mut client = Client::connect(proxy).await;
+        let a = client
+            .ask("POST / HTTP/1.1\r\nHost: nowhere\r\nContent-Length: 100\r\n\r\nsome")
+            .await;
         assert_eq!(a.status, 404);
         assert_eq!(a.header("connection"), Some("close"), "{a:?}");
-        assert!(closes(&mut conn).await);
+        assert!(client.closes().await);
     })
     .await
     .expect("test timed out");
@@ -238,46 +269,30 @@ async fn connection_close_head_and_a_switch_to_hyper() {
     tokio::time::timeout(LIMIT, async {
         let backend = Backend::ok("v1").await;
         let proxy = proxy_for(backend.port()).await;
-        let mut conn = TcpStream::connect(proxy).await.expect("connect");
-        let mut buf = Vec::new();
-        conn.write_all(format!("HEAD /h HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes())
-            .await
-            .expect("send");
-        let a = read_answer(&mut conn, &mut buf, "HEAD").await;
+        let mut client = Client::connect(proxy).await;
+        let a = client
+            .ask(&format!("HEAD /h HTTP/1.1\r\nHost: {HOST}\r\n\r\n"))
+            .await;
         assert_eq!(a.status, 200);
         assert_eq!(a.header("content-length"), Some("2"), "{a:?}");
         // HTTP/1.0 is hyper's: the connection moves there with the bytes read so far.
-        conn.write_all(
-            format!("GET /old HTTP/1.0\r\nHost: {HOST}\r\nConnection: keep-alive\r\n\r\n")
-                .as_bytes(),
-        )
-        .await
-        .expect("send");
-        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        let old = format!("GET /old HTTP/1.0\r\nHost: {HOST}\r\nConnection: keep-alive\r\n\r\n");
+        let a = client.ask(&old).await;
         assert_eq!((a.status, &a.body[..]), (200, &b"v1"[..]));
-        assert!(buf.is_empty(), "HEAD response had no body");
-        conn.write_all(
-            format!("GET /last HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .expect("send");
-        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        assert!(client.buf.is_empty(), "HEAD response had no body");
+        let last = format!("GET /last HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n");
+        let a = client.ask(&last).await;
         assert_eq!(a.status, 200);
-        assert!(closes(&mut conn).await, "closed after Connection: close");
+        assert!(client.closes().await, "closed after Connection: close");
         let uris: Vec<String> = backend.seen().into_iter().map(|s| s.uri).collect();
         assert_eq!(uris, ["/h", "/old", "/last"]);
 
         // Served here from the start: `Connection: close` is answered in kind.
-        let mut conn = TcpStream::connect(proxy).await.expect("connect");
-        let mut buf = Vec::new();
-        conn.write_all(
-            format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .expect("send");
-        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        let mut client = Client::connect(proxy).await;
+        let close = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nConnection: close\r\n\r\n");
+        let a = client.ask(&close).await;
         assert_eq!(a.header("connection"), Some("close"), "{a:?}");
-        assert!(closes(&mut conn).await);
+        assert!(client.closes().await);
     })
     .await
     .expect("test timed out");
@@ -316,20 +331,14 @@ async fn chunked_backend() -> u16 {
 async fn chunked_responses_carry_trailers_only_to_clients_that_accept_them() {
     tokio::time::timeout(LIMIT, async {
         let proxy = proxy_for(chunked_backend().await).await;
-        let mut conn = TcpStream::connect(proxy).await.expect("connect");
-        let mut buf = Vec::new();
-        conn.write_all(format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes())
-            .await
-            .expect("send");
-        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        let mut client = Client::connect(proxy).await;
+        let a = client
+            .ask(&format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n"))
+            .await;
         assert_eq!((a.status, &a.body[..]), (200, &b"hello world"[..]));
         assert!(a.trailers.is_empty(), "{a:?}");
-        conn.write_all(
-            format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nTE: trailers\r\n\r\n").as_bytes(),
-        )
-        .await
-        .expect("send");
-        let a = read_answer(&mut conn, &mut buf, "GET").await;
+        let te = format!("GET / HTTP/1.1\r\nHost: {HOST}\r\nTE: trailers\r\n\r\n");
+        let a = client.ask(&te).await;
         assert_eq!(&a.body[..], b"hello world");
         assert_eq!(a.trailers, ["x-check: 7"]);
     })

@@ -1,0 +1,119 @@
+"""Open-loop latency of two proxies, A/B in alternating rounds, with their CPU per request.
+
+The side-by-side benchmark (run.py) runs every target once per round through four loads; when
+the question is only "how does trellis' open-loop tail compare with nginx's at the benchmark's
+rate", this answers it with more samples: the targets take turns, `AB_ROUNDS` short open-loop
+runs each (`oha -q RATE -c 16 --latency-correction`, the benchmark's load), and for every round
+it prints p50/p90/p99, the proxy's CPU time per request (utime + stime over the round) and its
+system calls per request (`perf stat -e raw_syscalls:sys_enter`), then the medians and how many
+rounds each target won on p99.
+
+    bench/ab.sh                             # trellis against nginx, 6 rounds of 8 s
+    AB_TARGETS=trellis,haproxy AB_ROUNDS=10 bench/ab.sh
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import configs
+import measure
+
+
+def start(run_dir: str, procs, name: str, binary: str, base: int, port: int):
+    if name == "trellis":
+        help_text = subprocess.run(
+            [binary, "proxy", "--help"], capture_output=True, text=True, check=False
+        ).stdout
+        t = configs.trellis(run_dir, binary, base, port, port + 1, help_text)
+    elif name == "nginx":
+        t = configs.nginx_proxy(run_dir, "nginx", base, port, port + 1)
+    elif name == "haproxy":
+        t = configs.haproxy(run_dir, "haproxy", base, port, port + 1)
+    else:
+        sys.exit(f"ab: unknown target {name!r} (trellis, nginx, haproxy)")
+    log = os.path.join(run_dir, f"{name}.log")
+    p = procs.start(t.argv, log, t.env)
+    if t.ready_url:
+        measure.wait_ready(t.ready_url, p, log)
+    else:
+        measure.wait_port(port, p, log)
+    measure.check_response(port, configs.HOST, configs.BODY_BYTES)
+    return p
+
+
+def syscalls(pids: list[int], seconds: int) -> subprocess.Popen:
+    """`perf stat` counting the system calls of `pids` for `seconds` (None without perf)."""
+    argv = ["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p",
+            ",".join(str(p) for p in pids), "--", "sleep", str(seconds)]  # fmt: skip
+    try:
+        return subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    except OSError:
+        return None
+
+
+def main() -> int:
+    names = os.environ.get("AB_TARGETS", "trellis,nginx").split(",")
+    rounds = int(os.environ.get("AB_ROUNDS", "6"))
+    seconds = int(os.environ.get("AB_SECONDS", "8"))
+    rate = int(os.environ.get("BENCH_RATE", "2000"))
+    base = int(os.environ.get("BENCH_PORT_BASE", "18400"))
+    binary = os.environ.get("TRELLIS_BIN") or os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "target", "release", "trellis"
+    )
+    run_dir = tempfile.mkdtemp(prefix="trellis-ab-")
+    procs = measure.Procs(os.path.join(run_dir, "pids"))
+    json_flag = measure.oha_json_flag()
+    rows: dict[str, list[dict]] = {n: [] for n in names}
+    try:
+        backend = configs.backend(run_dir, "nginx", base, base + 1)
+        blog = os.path.join(run_dir, "backend.log")
+        measure.wait_port(base, procs.start(backend.argv, blog), blog)
+        started = {
+            n: (base + 10 + 4 * i, start(run_dir, procs, n, binary, base, base + 10 + 4 * i))
+            for i, n in enumerate(names)
+        }
+        for r in range(rounds):
+            for name, (port, p) in started.items():
+                pids = measure.tree(p.pid)
+                cpu0 = measure.cpu_seconds(pids)
+                perf = syscalls(pids, seconds - 1)
+                o = measure.oha(port, configs.HOST, 16, seconds, rate, False,
+                                os.path.join(run_dir, "oha.log"), json_flag)  # fmt: skip
+                served = o["ok"] or 1
+                row = {
+                    "p50": o["p50_ms"],
+                    "p99": o["p99_ms"],
+                    "cpu_us": (measure.cpu_seconds(pids) - cpu0) / served * 1e6,
+                    "syscalls": None,
+                }
+                if perf is not None:
+                    _, err = perf.communicate()
+                    for line in err.splitlines():
+                        count = line.split(",")[0].strip()
+                        if count.isdigit():
+                            row["syscalls"] = int(count) / (rate * (seconds - 1))
+                rows[name].append(row)
+                sc = "-" if row["syscalls"] is None else f"{row['syscalls']:.2f}"
+                print(f"round {r + 1} {name:8} p50 {row['p50']:.3f} p99 {row['p99']:.3f} ms  "
+                      f"cpu {row['cpu_us']:.1f} us/req  syscalls {sc}/req", flush=True)  # fmt: skip
+    finally:
+        procs.stop_all()
+    print("\nMedians over the rounds:")
+    for name, rs in rows.items():
+        med = {k: statistics.median(x[k] for x in rs) for k in ("p50", "p99", "cpu_us")}
+        print(f"  {name:8} p50 {med['p50']:.3f} ms  p99 {med['p99']:.3f} ms  "
+              f"cpu {med['cpu_us']:.1f} us/req")  # fmt: skip
+    if len(names) == 2:
+        a, b = names
+        wins = sum(x["p99"] < y["p99"] for x, y in zip(rows[a], rows[b]))
+        print(f"  {a}'s p99 below {b}'s in {wins} of {rounds} rounds")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
