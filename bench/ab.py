@@ -24,28 +24,6 @@ import configs
 import measure
 
 
-def start(run_dir: str, procs, name: str, binary: str, base: int, port: int):
-    if name == "trellis":
-        help_text = subprocess.run(
-            [binary, "proxy", "--help"], capture_output=True, text=True, check=False
-        ).stdout
-        t = configs.trellis(run_dir, binary, base, port, port + 1, help_text)
-    elif name == "nginx":
-        t = configs.nginx_proxy(run_dir, "nginx", base, port, port + 1)
-    elif name == "haproxy":
-        t = configs.haproxy(run_dir, "haproxy", base, port, port + 1)
-    else:
-        sys.exit(f"ab: unknown target {name!r} (trellis, nginx, haproxy)")
-    log = os.path.join(run_dir, f"{name}.log")
-    p = procs.start(t.argv, log, t.env)
-    if t.ready_url:
-        measure.wait_ready(t.ready_url, p, log)
-    else:
-        measure.wait_port(port, p, log)
-    measure.check_response(port, configs.HOST, configs.BODY_BYTES)
-    return p
-
-
 def syscalls(pids: list[int], seconds: int) -> subprocess.Popen:
     """`perf stat` counting the system calls of `pids` for `seconds` (None without perf)."""
     argv = ["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p",
@@ -73,10 +51,10 @@ def main() -> int:
         backend = configs.backend(run_dir, "nginx", base, base + 1)
         blog = os.path.join(run_dir, "backend.log")
         measure.wait_port(base, procs.start(backend.argv, blog), blog)
-        started = {
-            n: (base + 10 + 4 * i, start(run_dir, procs, n, binary, base, base + 10 + 4 * i))
-            for i, n in enumerate(names)
-        }
+        started = {}
+        for i, n in enumerate(names):
+            port = base + 10 + 4 * i
+            started[n] = (port, measure.start_proxy(run_dir, procs, n, binary, base, port, "ab"))
         for r in range(rounds):
             for name, (port, p) in started.items():
                 pids = measure.tree(p.pid)

@@ -145,24 +145,7 @@ def main() -> int:
         results["direct"] = trace(run_dir, "direct", base, backend_roles, seconds, rate)
         for i, name in enumerate(names):
             port = base + 10 + 4 * i
-            if name == "trellis":
-                help_text = subprocess.run(
-                    [binary, "proxy", "--help"], capture_output=True, text=True, check=False
-                ).stdout
-                t = configs.trellis(run_dir, binary, base, port, port + 1, help_text)
-            elif name == "nginx":
-                t = configs.nginx_proxy(run_dir, "nginx", base, port, port + 1)
-            elif name == "haproxy":
-                t = configs.haproxy(run_dir, "haproxy", base, port, port + 1)
-            else:
-                sys.exit(f"hops: unknown target {name!r} (trellis, nginx, haproxy)")
-            log = os.path.join(run_dir, f"{name}.log")
-            p = procs.start(t.argv, log, t.env)
-            if t.ready_url:
-                measure.wait_ready(t.ready_url, p, log)
-            else:
-                measure.wait_port(port, p, log)
-            measure.check_response(port, configs.HOST, configs.BODY_BYTES)
+            p = measure.start_proxy(run_dir, procs, name, binary, base, port, "hops")
             subprocess.run(
                 ["oha", "--no-tui", "-c", "1", "-n", "2000", "--connect-to",
                  f"{configs.HOST}:80:127.0.0.1:{port}", f"http://{configs.HOST}/"],

@@ -12,9 +12,12 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
+
+import configs
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -315,3 +318,28 @@ def h2load(port: int, host: str, conns: int, duration: int, log: str) -> dict:
         raise RuntimeError(f"unreadable h2load output: {out[-300:]}")
     errors = sum(int(x) for x in req.groups()[1:]) + sum(int(x) for x in codes.groups()[1:])
     return {"rps": float(m.group(1)), "requests": int(req.group(1)), "errors": errors}
+
+
+def start_proxy(run_dir: str, procs, name: str, binary: str, backend_port: int, port: int, tool: str):
+    """Starts proxy `name` (trellis, nginx or haproxy) on `port` in front of the backend on
+    `backend_port`, waits until it serves the backend's body, and returns its process. `tool`
+    names the script in the message for an unknown name."""
+    if name == "trellis":
+        help_text = subprocess.run(
+            [binary, "proxy", "--help"], capture_output=True, text=True, check=False
+        ).stdout
+        t = configs.trellis(run_dir, binary, backend_port, port, port + 1, help_text)
+    elif name == "nginx":
+        t = configs.nginx_proxy(run_dir, "nginx", backend_port, port, port + 1)
+    elif name == "haproxy":
+        t = configs.haproxy(run_dir, "haproxy", backend_port, port, port + 1)
+    else:
+        sys.exit(f"{tool}: unknown target {name!r} (trellis, nginx, haproxy)")
+    log = os.path.join(run_dir, f"{name}.log")
+    p = procs.start(t.argv, log, t.env)
+    if t.ready_url:
+        wait_ready(t.ready_url, p, log)
+    else:
+        wait_port(port, p, log)
+    check_response(port, configs.HOST, configs.BODY_BYTES)
+    return p
