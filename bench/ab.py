@@ -40,17 +40,13 @@ def main() -> int:
     seconds = int(os.environ.get("AB_SECONDS", "8"))
     rate = int(os.environ.get("BENCH_RATE", "2000"))
     base = int(os.environ.get("BENCH_PORT_BASE", "18400"))
-    binary = os.environ.get("TRELLIS_BIN") or os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "target", "release", "trellis"
-    )
+    binary = measure.trellis_bin()
     run_dir = tempfile.mkdtemp(prefix="trellis-ab-")
     procs = measure.Procs(os.path.join(run_dir, "pids"))
     json_flag = measure.oha_json_flag()
     rows: dict[str, list[dict]] = {n: [] for n in names}
     try:
-        backend = configs.backend(run_dir, "nginx", base, base + 1)
-        blog = os.path.join(run_dir, "backend.log")
-        measure.wait_port(base, procs.start(backend.argv, blog), blog)
+        measure.start_backend(run_dir, procs, base)
         started = {}
         for i, n in enumerate(names):
             port = base + 10 + 4 * i

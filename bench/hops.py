@@ -130,17 +130,12 @@ def main() -> int:
     seconds = int(os.environ.get("HOPS_SECONDS", "3"))
     rate = int(os.environ.get("HOPS_RATE", "1000"))
     base = int(os.environ.get("BENCH_PORT_BASE", "18400"))
-    binary = os.environ.get("TRELLIS_BIN") or os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "target", "release", "trellis"
-    )
+    binary = measure.trellis_bin()
     run_dir = tempfile.mkdtemp(prefix="trellis-hops-")
     procs = measure.Procs(os.path.join(run_dir, "pids"))
     results = {}
     try:
-        backend = configs.backend(run_dir, "nginx", base, base + 1)
-        blog = os.path.join(run_dir, "backend.log")
-        bproc = procs.start(backend.argv, blog)
-        measure.wait_port(base, bproc, blog)
+        bproc = measure.start_backend(run_dir, procs, base)
         backend_roles = {p: "backend" for p in measure.tree(bproc.pid)}
         results["direct"] = trace(run_dir, "direct", base, backend_roles, seconds, rate)
         for i, name in enumerate(names):

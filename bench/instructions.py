@@ -96,10 +96,7 @@ def main() -> int:
     run_dir = tempfile.mkdtemp(prefix="trellis-instructions-")
     procs = measure.Procs(os.path.join(run_dir, "pids"))
     try:
-        backend = configs.backend(run_dir, "nginx", base, base + 1)
-        blog = os.path.join(run_dir, "backend.log")
-        bproc = procs.start(backend.argv, blog)
-        measure.wait_port(base, bproc, blog)
+        measure.start_backend(run_dir, procs, base)
         results = []
         for i, binary in enumerate(binaries):
             print(f"instructions: {binary} ...", file=sys.stderr, flush=True)

@@ -139,9 +139,7 @@ def main() -> int:
     help_text = subprocess.run([binary, "proxy", "--help"], capture_output=True, text=True).stdout
     runs: dict[str, tuple[collections.Counter, collections.Counter]] = {}
     try:
-        backend = configs.backend(run_dir, "nginx", base, base + 1)
-        blog = os.path.join(run_dir, "backend.log")
-        measure.wait_port(base, procs.start(backend.argv, blog), blog)
+        measure.start_backend(run_dir, procs, base)
 
         # 1. Directory mode.
         port, admin = base + 10, base + 11

@@ -343,3 +343,19 @@ def start_proxy(run_dir: str, procs, name: str, binary: str, backend_port: int, 
         wait_port(port, p, log)
     check_response(port, configs.HOST, configs.BODY_BYTES)
     return p
+
+
+def start_backend(run_dir: str, procs, base: int):
+    """Starts the benchmark's nginx backend (HTTP/1.1 on `base`, h2c on `base + 1`) and waits
+    until it listens; returns its process."""
+    backend = configs.backend(run_dir, "nginx", base, base + 1)
+    log = os.path.join(run_dir, "backend.log")
+    proc = procs.start(backend.argv, log)
+    wait_port(base, proc, log)
+    return proc
+
+
+def trellis_bin() -> str:
+    """`TRELLIS_BIN`, else the workspace's release build."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return os.environ.get("TRELLIS_BIN") or os.path.join(root, "target", "release", "trellis")
