@@ -11,7 +11,12 @@ mod tests;
 pub(crate) use decode::{BodyDecoder, FramingError, Source};
 
 use ::http::header::{HeaderMap, HeaderName, HeaderValue};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use bytes::{BufMut, BytesMut};
+use tokio::io::AsyncRead;
 
 /// Upper bound on a head (start line and headers) or trailer section this side parses, as
 /// Envoy's default `max_response_headers_kb` (60 KiB).
@@ -20,6 +25,20 @@ pub(crate) const MAX_HEAD_BYTES: usize = 60 * 1024;
 /// Upper bound on the number of headers in one head or trailer section (hyper's and
 /// Envoy's default: 100).
 pub(crate) const MAX_HEADERS: usize = 100;
+
+/// Reads are made into at least this much free buffer space (also a connection's first
+/// read buffer).
+pub(crate) const READ_CHUNK: usize = 8 * 1024;
+
+/// Reads more bytes from `io` into `buf`; `Ok(0)` at the end of the stream.
+pub(crate) fn poll_fill<R: AsyncRead + Unpin + ?Sized>(
+    io: &mut R,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<usize>> {
+    buf.reserve(READ_CHUNK);
+    tokio_util::io::poll_read_buf(Pin::new(io), cx, buf)
+}
 
 /// Upper bound on one chunk-size line (size and extensions).
 pub(crate) const MAX_CHUNK_LINE: usize = 4 * 1024;

@@ -215,20 +215,9 @@ impl UpstreamPool {
             .await
     }
 
-    /// As [`UpstreamPool::send`], for a head the caller keeps (to send it again on a
-    /// retry): HTTP/1.1 writes it from the borrow, HTTP/2 needs a copy.
-    pub async fn send_head(
-        &self,
-        endpoint: Option<usize>,
-        head: &request::Parts,
-        body: RequestBody,
-        defaults: &UpstreamDefaults,
-    ) -> Result<Response<UpstreamBody>, UpstreamError> {
-        self.send_parts(endpoint, RequestHead::Borrowed(head), body, defaults)
-            .await
-    }
-
-    async fn send_parts(
+    /// As [`UpstreamPool::send`], with the head moved in or lent by a caller that keeps it
+    /// (to send it again on a retry): HTTP/1.1 writes it from the borrow, HTTP/2 needs a copy.
+    pub(crate) async fn send_parts(
         &self,
         endpoint: Option<usize>,
         head: RequestHead<'_>,

@@ -14,7 +14,7 @@ use crate::balance::{EndpointState, PickContext};
 use crate::resilience::{AttemptOutcome, LocalFailure, Outcome, Overflow, Permit, RetryDecision};
 use crate::runtime::{Backend, RouteRetry, Upstream};
 use crate::telemetry::ResponseFlag;
-use crate::upstream::{UpstreamBody, UpstreamDefaults, UpstreamError};
+use crate::upstream::{RequestHead, UpstreamBody, UpstreamDefaults, UpstreamError};
 
 /// Request bodies up to this size are kept so a retry can send them again; larger (or
 /// unknown-length) bodies stream through and are never retried.
@@ -45,9 +45,17 @@ pub(super) async fn send(
     let endpoint = ex.endpoint;
     ex.attempts = 1;
     let Some(retry) = retry else {
-        return once(defaults, Sending::Owned(req), backend, endpoint, None)
-            .await
-            .map_err(local_for);
+        let (head, body) = req.into_parts();
+        return once(
+            defaults,
+            RequestHead::Owned(head),
+            body,
+            backend,
+            endpoint,
+            None,
+        )
+        .await
+        .map_err(local_for);
     };
     if let Some(budget) = &retry.budget {
         budget.deposit(Instant::now());
@@ -56,10 +64,10 @@ pub(super) async fn send(
     let body = match replayable(body).await {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(body)) => {
-            let req = Request::from_parts(parts, body);
             return once(
                 defaults,
-                Sending::Owned(req),
+                RequestHead::Owned(parts),
+                body,
                 backend,
                 endpoint,
                 retry.per_try_timeout,
@@ -80,8 +88,17 @@ pub(super) async fn send(
     let mut _retry_permit: Option<Permit> = None;
     loop {
         // The head is lent, not copied: it stays here for the next attempt.
-        let sending = Sending::Lent(&parts, Either::Right(Full::new(body.clone())));
-        let result = once(defaults, sending, backend, endpoint, retry.per_try_timeout).await;
+        let head = RequestHead::Borrowed(&parts);
+        let replay = Either::Right(Full::new(body.clone()));
+        let result = once(
+            defaults,
+            head,
+            replay,
+            backend,
+            endpoint,
+            retry.per_try_timeout,
+        )
+        .await;
         let outcome = match &result {
             Ok(resp) => response_outcome(resp),
             Err(Failed::Attempt(o)) => *o,
@@ -126,17 +143,11 @@ pub(super) fn overflow(o: Overflow) -> Response<ProxyBody> {
     local::error(o.response_flag(), &o.to_string())
 }
 
-/// What one attempt sends: a request of its own, or a head kept for further attempts.
-#[allow(clippy::large_enum_variant)] // Moved once per request: boxing would allocate.
-enum Sending<'a> {
-    Owned(Request<RequestBody>),
-    Lent(&'a ::http::request::Parts, RequestBody),
-}
-
 /// One attempt, counted as in flight on its endpoint while it runs.
 async fn once(
     defaults: &UpstreamDefaults,
-    req: Sending<'_>,
+    head: RequestHead<'_>,
+    body: RequestBody,
     backend: &Backend,
     endpoint: Option<usize>,
     per_try: Option<Duration>,
@@ -144,13 +155,9 @@ async fn once(
     let mut in_flight = endpoint
         .and_then(|i| backend.endpoints().get(i))
         .map(InFlight::start);
-    let upstream = backend.upstream();
-    let sent = async {
-        match req {
-            Sending::Owned(req) => upstream.send(endpoint, req, defaults).await,
-            Sending::Lent(head, body) => upstream.send_head(endpoint, head, body, defaults).await,
-        }
-    };
+    let sent = backend
+        .upstream()
+        .send_parts(endpoint, head, body, defaults);
     let result = match per_try {
         Some(t) => match tokio::time::timeout(t, sent).await {
             Ok(r) => r,

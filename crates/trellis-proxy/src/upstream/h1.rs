@@ -49,10 +49,6 @@ use crate::http::RequestBody;
 /// notices (when its idle timeout is longer).
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
-/// Reads are made into at least this much free buffer space (also a connection's first
-/// buffer).
-const READ_CHUNK: usize = 8 * 1024;
-
 /// Request bytes gathered before they are written (a body streams through in steps of
 /// this much).
 const MAX_WRITE_BUFFER: usize = 64 * 1024;
@@ -128,7 +124,7 @@ impl Conn {
     fn new(shared: &Shared, io: TcpStream, slot: ConnSlot, idle: Option<Duration>) -> Conn {
         Conn {
             io,
-            read: BytesMut::with_capacity(READ_CHUNK),
+            read: BytesMut::with_capacity(h1::READ_CHUNK),
             write: BytesMut::with_capacity(1024),
             spare: None,
             served: 0,
@@ -266,8 +262,7 @@ impl h1::Source for Conn {
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        self.read.reserve(READ_CHUNK);
-        tokio_util::io::poll_read_buf(Pin::new(&mut self.io), cx, &mut self.read)
+        h1::poll_fill(&mut self.io, &mut self.read, cx)
     }
 }
 

@@ -15,9 +15,6 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::h1::{BodyDecoder, FramingError, Source};
 
-/// Reads are made into at least this much free buffer space.
-const READ_CHUNK: usize = 8 * 1024;
-
 /// What a downstream connection runs on (the accepted socket behind the listener's
 /// timeouts), type-erased so that request bodies have one type.
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
@@ -43,7 +40,7 @@ impl Wire {
     pub(super) fn new(io: Box<dyn Io>) -> Wire {
         Wire {
             io,
-            read: BytesMut::with_capacity(READ_CHUNK),
+            read: BytesMut::with_capacity(crate::h1::READ_CHUNK),
             body: BodyDecoder::Done,
             request: 0,
             broken: false,
@@ -57,8 +54,7 @@ impl Source for Wire {
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
-        self.read.reserve(READ_CHUNK);
-        tokio_util::io::poll_read_buf(Pin::new(&mut *self.io), cx, &mut self.read)
+        crate::h1::poll_fill(&mut *self.io, &mut self.read, cx)
     }
 }
 
