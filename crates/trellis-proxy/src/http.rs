@@ -77,7 +77,8 @@ pub struct ServeOptions {
     /// A client must finish each HTTP/1 request head (and, on any connection, start a
     /// request or get past the 24-byte HTTP/2 preface) within this, or the connection is
     /// closed: slow-loris defence. Under HTTP/1 it also bounds the wait for the next
-    /// request on a kept-alive connection (hyper starts its head timer then).
+    /// request on a kept-alive connection (the head timer starts when the server begins
+    /// waiting, as hyper's does).
     pub header_read_timeout: Duration,
     /// A connection on which no bytes moved and no request waited for its response for
     /// this long is closed.

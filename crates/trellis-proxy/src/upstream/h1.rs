@@ -8,7 +8,8 @@
 //! Why not hyper's client here: it runs every connection as a task of its own, reached
 //! through a channel, and allocates a fresh read buffer per message; measured, that was a
 //! third of the instructions the proxy spends per request (docs/performance.md). The
-//! server side (what clients talk to) stays hyper's.
+//! server side (what clients talk to) has its own server too (`http::h1`); both share the
+//! wire format and body decoder in `crate::h1`.
 //!
 //! Retried without asking the route: a request sent on a kept-alive connection that the
 //! server closed before answering, when its method is idempotent and it has no body
