@@ -57,7 +57,8 @@ pub(super) struct Observation {
     response_head_bytes: u64,
     response_body_bytes: u64,
     grpc_status: Option<u16>,
-    log: Option<RequestFacts>,
+    /// Boxed: the observation rides in every response by value, and most run without a log.
+    log: Option<Box<RequestFacts>>,
     done: bool,
 }
 
@@ -83,7 +84,7 @@ impl Observation {
             let id = RequestId::from_request(req.headers());
             req.headers_mut()
                 .insert(&request_id::HEADER, id.header_value().clone());
-            RequestFacts {
+            Box::new(RequestFacts {
                 start_time: SystemTime::now(),
                 method: req.method().clone(),
                 uri: req.uri().clone(),
@@ -91,7 +92,7 @@ impl Observation {
                 version: req.version(),
                 request_id: id,
                 user_agent: req.headers().get(USER_AGENT).cloned(),
-            }
+            })
         });
         Observation {
             exchange: Exchange {
@@ -130,7 +131,11 @@ impl Observation {
         if self.protocol == RequestProtocol::Grpc {
             self.grpc_status = grpc_status(resp.headers());
         }
-        resp.map(|inner| ObservedBody { inner, obs: self })
+        resp.map(|inner| ObservedBody {
+            inner,
+            obs: self,
+            ended: false,
+        })
     }
 
     /// Records the request once; `disconnected` adds `DC` (the client left before the end).
@@ -175,7 +180,7 @@ impl Observation {
         if ex.flags.contains(ResponseFlag::UpstreamOverflow) {
             metrics.record_upstream_overflow();
         }
-        let Some(facts) = self.log.take() else {
+        let Some(facts) = self.log.take().map(|f| *f) else {
             return;
         };
         let upstream_host = match (&ex.backend, ex.endpoint, &ex.inbound) {
@@ -214,10 +219,14 @@ impl Drop for Observation {
     }
 }
 
-/// A response body that reports its request when it ends or is dropped.
+/// A response body that reports its request when it is dropped: by then whoever wrote it
+/// has sent its last bytes, so recording (metrics, access log) stays off the response's
+/// path and the duration covers the whole response, as Envoy's does.
 pub(super) struct ObservedBody<B> {
     inner: B,
     obs: Observation,
+    /// The body reached its end (or the upstream broke it off): not a client disconnect.
+    ended: bool,
 }
 
 impl<B> Body for ObservedBody<B>
@@ -242,9 +251,7 @@ where
                 {
                     this.obs.grpc_status = grpc_status(trailers).or(this.obs.grpc_status);
                 }
-                if this.inner.is_end_stream() {
-                    this.obs.finish(false);
-                }
+                this.ended |= this.inner.is_end_stream();
             }
             Some(Err(_)) => {
                 // The upstream broke off mid-body: the client gets a truncated response.
@@ -252,9 +259,9 @@ where
                     .exchange
                     .flags
                     .insert(ResponseFlag::UpstreamConnectionTermination);
-                this.obs.finish(false);
+                this.ended = true;
             }
-            None => this.obs.finish(false),
+            None => this.ended = true,
         }
         Poll::Ready(polled)
     }
@@ -272,7 +279,7 @@ impl<B> Drop for ObservedBody<B> {
     fn drop(&mut self) {
         // Dropped before its end: the connection went away mid-response. A body that never
         // needed polling (empty, or a HEAD response) is complete.
-        let complete = self.obs.head || self.obs.empty;
+        let complete = self.ended || self.obs.head || self.obs.empty;
         self.obs.finish(!complete);
     }
 }
