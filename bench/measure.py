@@ -102,7 +102,13 @@ def rss_kib(pids: list[int], field: str = "VmRSS") -> int:
 
 def cpu_seconds(pids: list[int]) -> float:
     """utime + stime over `pids`, in seconds."""
-    ticks = 0
+    user, system = cpu_split(pids)
+    return user + system
+
+
+def cpu_split(pids: list[int]) -> tuple[float, float]:
+    """(utime, stime) over `pids`, in seconds."""
+    user = system = 0
     for p in pids:
         try:
             with open(f"/proc/{p}/stat", encoding="utf-8") as f:
@@ -110,8 +116,9 @@ def cpu_seconds(pids: list[int]) -> float:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        ticks += int(fields[11]) + int(fields[12])  # fields 14 and 15 of stat(5)
-    return ticks / CLK_TCK
+        user += int(fields[11])  # field 14 of stat(5)
+        system += int(fields[12])  # field 15
+    return user / CLK_TCK, system / CLK_TCK
 
 
 def machine_busy(seconds: float = 1.0) -> float:
