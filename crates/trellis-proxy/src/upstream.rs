@@ -321,6 +321,15 @@ pub enum UpstreamBody {
 }
 
 impl UpstreamBody {
+    /// Gives a finished request head's header map to the connection this body reads
+    /// from, for its next response head (saves allocating one per response).
+    pub fn keep_spare_headers(&mut self, headers: ::http::HeaderMap) {
+        match self {
+            UpstreamBody::Http1(body) => body.keep_spare_headers(headers),
+            UpstreamBody::Http2(_) => {}
+        }
+    }
+
     /// The upgraded connection of an HTTP/1.1 `101 Switching Protocols` (once).
     pub fn take_upgrade(&mut self) -> Option<h1::Upgraded> {
         match self {

@@ -359,13 +359,27 @@ async fn requests_reach_admin_metrics_and_idle_connections_do_not_hold_the_drain
                 StatusCode::OK
             );
         }
-        let (_, metrics) = admin(&server, "/stats/prometheus").await;
-        let line = metrics
-            .lines()
-            .find(|l| {
-                l.starts_with("istio_requests_total{") && l.contains("destination_version=\"v1\"")
-            })
-            .unwrap_or_else(|| panic!("no v1 series in {metrics}"));
+        // A request is recorded as its last byte leaves, a moment before or after the
+        // client has it: poll briefly.
+        let v1_series = |metrics: &str| {
+            metrics
+                .lines()
+                .find(|l| {
+                    l.starts_with("istio_requests_total{")
+                        && l.contains("destination_version=\"v1\"")
+                })
+                .map(str::to_owned)
+        };
+        let mut line = None;
+        for _ in 0..100 {
+            let (_, metrics) = admin(&server, "/stats/prometheus").await;
+            line = v1_series(&metrics);
+            if line.as_deref().is_some_and(|l| l.ends_with(" 3")) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let line = line.expect("a v1 series");
         assert!(line.ends_with(" 3"), "{line}");
         server.stop(Stop::Drain);
         let started = Instant::now();

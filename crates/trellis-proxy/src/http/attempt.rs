@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use ::http::{HeaderName, Request, Response, Uri};
+use ::http::{Request, Response, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Body;
@@ -109,7 +109,12 @@ pub(super) async fn send(
             .decide(outcome, &parts.method, true, retries_done);
         if let RetryDecision::DoNotRetry(reason) = decision {
             return match (result, reason.response_flag()) {
-                (Ok(resp), _) => Ok(resp),
+                (Ok(mut resp), _) => {
+                    // The lent head is done with: its map serves the connection's next
+                    // response.
+                    resp.body_mut().keep_spare_headers(parts.headers);
+                    Ok(resp)
+                }
                 (Err(_), Some(flag)) => Err(local::error(flag, "attempts exhausted")),
                 (Err(o), None) => Err(local_for(o)),
             };
@@ -228,11 +233,22 @@ fn local_for(failed: Failed) -> Response<ProxyBody> {
 
 /// The retry-relevant facts of a response.
 fn response_outcome(resp: &Response<UpstreamBody>) -> AttemptOutcome {
-    static RATE_LIMITED: HeaderName = HeaderName::from_static("x-envoy-ratelimited");
+    // One pass over the names (compared by length, then bytes) costs less than hashing
+    // both names for two lookups; most responses have neither header.
+    let (mut grpc_status, mut rate_limited) = (None, false);
+    for (name, value) in resp.headers() {
+        match name.as_str() {
+            "grpc-status" if grpc_status.is_none() => {
+                grpc_status = observe::grpc_status_value(value);
+            }
+            "x-envoy-ratelimited" => rate_limited = true,
+            _ => {}
+        }
+    }
     AttemptOutcome::Response {
         status: resp.status().as_u16(),
-        grpc_status: observe::grpc_status(resp.headers()),
-        rate_limited: resp.headers().contains_key(&RATE_LIMITED),
+        grpc_status,
+        rate_limited,
     }
 }
 

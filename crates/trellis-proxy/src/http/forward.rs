@@ -58,9 +58,8 @@ pub(super) async fn handle(
         return refused;
     }
     let runtime = Arc::clone(&proxy.runtime.borrow());
-    let id = RequestId::from_request(req.headers());
-    req.headers_mut()
-        .insert(&request_id::HEADER, id.header_value().clone());
+    let id = RequestId::from_request(req.headers()).into_header_value();
+    req.headers_mut().insert(&request_id::HEADER, id);
 
     let (source_labels, source_namespace) = runtime.source();
     let raw_authority = raw_authority(req.uri(), req.headers());

@@ -298,8 +298,10 @@ pub(super) static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status
 
 /// `grpc-status` as a number, when present and valid.
 pub(super) fn grpc_status<N: std::str::FromStr>(headers: &HeaderMap) -> Option<N> {
-    std::str::from_utf8(headers.get(&GRPC_STATUS)?.as_bytes())
-        .ok()?
-        .parse()
-        .ok()
+    grpc_status_value(headers.get(&GRPC_STATUS)?)
+}
+
+/// A `grpc-status` value as a number.
+pub(super) fn grpc_status_value<N: std::str::FromStr>(value: &HeaderValue) -> Option<N> {
+    std::str::from_utf8(value.as_bytes()).ok()?.parse().ok()
 }

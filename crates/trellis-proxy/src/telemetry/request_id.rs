@@ -58,6 +58,12 @@ impl RequestId {
         &self.0
     }
 
+    /// The id as the header's value (moving it: a clone of a fresh id's bytes would
+    /// allocate their shared owner).
+    pub fn into_header_value(self) -> HeaderValue {
+        self.0
+    }
+
     pub fn as_str(&self) -> &str {
         // Constructed only from visible ASCII.
         self.0.to_str().unwrap_or("-")

@@ -52,6 +52,16 @@ impl ResponseBody {
         body
     }
 
+    /// Keeps `headers`' storage (cleared) for the connection's next response head when
+    /// it has none, as a request head lent to the connection cannot be recycled by it.
+    pub fn keep_spare_headers(&mut self, headers: ::http::HeaderMap) {
+        if let Some(conn) = &mut self.conn
+            && conn.spare.is_none()
+        {
+            crate::h1::recycle(&mut conn.spare, headers);
+        }
+    }
+
     /// The upgraded connection of a `101 Switching Protocols` response (once).
     pub fn take_upgrade(&mut self) -> Option<Upgraded> {
         if !self.upgrade {
