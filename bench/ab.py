@@ -12,6 +12,7 @@ rounds each target won on p99.
     bench/ab.sh                             # trellis against nginx, 6 rounds of 8 s
     AB_TARGETS=trellis,haproxy AB_ROUNDS=10 bench/ab.sh
     AB_TARGETS=trellis:/tmp/old/trellis,trellis bench/ab.sh   # two builds of trellis
+    AB_HTTP2=1 bench/ab.sh                  # the same load over h2c (prior knowledge)
 
 A target `trellis:PATH` runs the trellis binary at PATH (else `TRELLIS_BIN` or the release
 build); it is reported as `trellis:NAME` with NAME the binary's parent directory.
@@ -51,6 +52,7 @@ def main() -> int:
     seconds = int(os.environ.get("AB_SECONDS", "8"))
     rate = int(os.environ.get("BENCH_RATE", "2000"))
     base = int(os.environ.get("BENCH_PORT_BASE", "18400"))
+    http2 = os.environ.get("AB_HTTP2", "") not in ("", "0")
     binary = measure.trellis_bin()
     run_dir = tempfile.mkdtemp(prefix="trellis-ab-")
     procs = measure.Procs(os.path.join(run_dir, "pids"))
@@ -64,14 +66,14 @@ def main() -> int:
         for i, target in enumerate(names):
             port = base + 10 + 4 * i
             kind, _, path = target.partition(":")
-            p = measure.start_proxy(run_dir, procs, kind, path or binary, base, port, "ab")
-            started[label(target)] = (port, p)
+            p, h2_port = measure.start_proxy(run_dir, procs, kind, path or binary, base, port, "ab")
+            started[label(target)] = (h2_port if http2 else port, p)
         for r in range(rounds):
             for name, (port, p) in started.items():
                 pids = measure.tree(p.pid)
                 user0, sys0 = measure.cpu_split(pids)
                 perf = syscalls(pids, seconds - 1)
-                o = measure.oha(port, configs.HOST, 16, seconds, rate, False,
+                o = measure.oha(port, configs.HOST, 16, seconds, rate, http2,
                                 os.path.join(run_dir, "oha.log"), json_flag)  # fmt: skip
                 served = o["ok"] or 1
                 user1, sys1 = measure.cpu_split(pids)

@@ -5,7 +5,7 @@
 #   ./bench/ab.sh                                    # trellis against nginx
 #   AB_TARGETS=trellis,haproxy AB_ROUNDS=10 ./bench/ab.sh
 #
-# Settings: AB_ROUNDS (default 6), AB_SECONDS (default 8), BENCH_RATE (default 2000),
+# Settings: AB_ROUNDS (default 6), AB_SECONDS (default 8), AB_HTTP2=1 (h2c load), BENCH_RATE (default 2000),
 # BENCH_PORT_BASE (default 18400), BENCH_NO_INSTALL=1, TRELLIS_BIN.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

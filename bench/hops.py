@@ -140,7 +140,7 @@ def main() -> int:
         results["direct"] = trace(run_dir, "direct", base, backend_roles, seconds, rate)
         for i, name in enumerate(names):
             port = base + 10 + 4 * i
-            p = measure.start_proxy(run_dir, procs, name, binary, base, port, "hops")
+            p, _ = measure.start_proxy(run_dir, procs, name, binary, base, port, "hops")
             subprocess.run(
                 ["oha", "--no-tui", "-c", "1", "-n", "2000", "--connect-to",
                  f"{configs.HOST}:80:127.0.0.1:{port}", f"http://{configs.HOST}/"],

@@ -4,12 +4,16 @@ vary by 10-30 % between runs on a shared 2-core VM; this varies by well under 1 
 
 For each binary: the benchmark's backend (nginx, 1 KiB) and trellis with the benchmark's
 100-route configuration under callgrind, a warm-up of 2,000 requests, the counters zeroed, then
-BENCH_REQUESTS (default 20,000) HTTP/1.1 keep-alive requests from `oha -c 32`. Prints the user-space
+BENCH_REQUESTS (default 20,000) HTTP/1.1 keep-alive requests from `oha -c 32` (INSTRUCTIONS_OHA
+adds oha options: `--http2` for h2c with prior knowledge, one stream at a time on each of the
+32 connections, the proxy forwarding over HTTP/1.1 either way; `--disable-keepalive` for a
+connection per request). Prints the user-space
 instructions per request and the functions that execute most of them. Kernel time is not counted:
 syscalls are the same between builds of the same design.
 
     bench/instructions.sh                          # target/release/trellis
     bench/instructions.sh OLD_BINARY NEW_BINARY    # both, side by side
+    INSTRUCTIONS_OHA=--http2 bench/instructions.sh # requests over h2c
 """
 
 from __future__ import annotations
@@ -63,8 +67,11 @@ def measure_binary(binary: str, run_dir: str, backend_port: int, port: int, requ
     t = configs.trellis(run_dir, binary, backend_port, port, port + 1, help_text)
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + t.argv
     log = os.path.join(run_dir, f"trellis.{port}.log")
-    url = f"http://127.0.0.1:{port}/"
-    oha = ["oha", "-c", "32", "--no-tui", "-H", f"Host: {configs.HOST}", url]
+    # The URL names the host (HTTP/1.1 `Host` and HTTP/2 `:authority` alike); --connect-to
+    # sends the connections to the proxy.
+    url = f"http://{configs.HOST}/"
+    oha = ["oha", "-c", "32", "--no-tui", "--connect-to", f"{configs.HOST}:80:127.0.0.1:{port}", url]
+    oha[1:1] = os.environ.get("INSTRUCTIONS_OHA", "").split()
     try:
         p = procs.start(argv, log, t.env)
         measure.wait_ready(t.ready_url, p, log, timeout=120.0)

@@ -329,8 +329,9 @@ def h2load(port: int, host: str, conns: int, duration: int, log: str) -> dict:
 
 def start_proxy(run_dir: str, procs, name: str, binary: str, backend_port: int, port: int, tool: str):
     """Starts proxy `name` (trellis, nginx or haproxy) on `port` in front of the backend on
-    `backend_port`, waits until it serves the backend's body, and returns its process. `tool`
-    names the script in the message for an unknown name."""
+    `backend_port`, waits until it serves the backend's body, and returns its process and the
+    port that takes h2c with prior knowledge (`port` itself for trellis). `tool` names the script
+    in the message for an unknown name."""
     if name == "trellis":
         help_text = subprocess.run(
             [binary, "proxy", "--help"], capture_output=True, text=True, check=False
@@ -349,7 +350,7 @@ def start_proxy(run_dir: str, procs, name: str, binary: str, backend_port: int, 
     else:
         wait_port(port, p, log)
     check_response(port, configs.HOST, configs.BODY_BYTES)
-    return p
+    return p, t.h2_port or port
 
 
 def start_backend(run_dir: str, procs, base: int):
