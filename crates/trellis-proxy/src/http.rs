@@ -251,12 +251,15 @@ impl HttpProxy {
     ) {
         let proxy = Arc::clone(&self);
         let svc = service_fn(move |req: Request<Incoming>| {
-            let respond = Arc::clone(&proxy).respond(
+            // Boxed: hyper spawns each HTTP/2 stream's future as a task, and moves it
+            // several times on the way (into the task cell, the stage, ...); the request's
+            // future is kilobytes, a box is a pointer.
+            let respond = Box::pin(Arc::clone(&proxy).respond(
                 req.map(ClientBody::Hyper),
                 peer,
                 scope.clone(),
                 in_flight.enter(),
-            );
+            ));
             async move { Ok::<_, Infallible>(respond.await) }
         });
         let conn = self
