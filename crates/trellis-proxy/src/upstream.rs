@@ -330,6 +330,14 @@ impl UpstreamBody {
         }
     }
 
+    /// Whether the response head's header values may share a connection's read buffer
+    /// (hyper's HTTP/2 client: HPACK strings are slices of the frame they came in). An
+    /// HTTP/1.1 head's values share one copy of that head alone
+    /// ([`h1`]'s parser copies it out of the read buffer).
+    pub fn values_share_read_buffer(&self) -> bool {
+        matches!(self, UpstreamBody::Http2(_))
+    }
+
     /// The upgraded connection of an HTTP/1.1 `101 Switching Protocols` (once).
     pub fn take_upgrade(&mut self) -> Option<h1::Upgraded> {
         match self {

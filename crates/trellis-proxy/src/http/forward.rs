@@ -304,15 +304,16 @@ async fn forward(
 }
 
 /// Readies an upstream response for the client: completes a pending upgrade when the
-/// upstream switched protocols, detaches header values bound for an HTTP/2 client (see
-/// [`detach_values`]) and drops hop-by-hop headers (keeping the upgrade's own).
+/// upstream switched protocols, detaches header values bound for an HTTP/2 client when
+/// they share a read buffer (see [`detach_values`]) and drops hop-by-hop headers (keeping
+/// the upgrade's own).
 pub(super) fn upstream_response(
     resp: &mut Response<UpstreamBody>,
     upgrade: Option<upgrade::Pending>,
     downstream_h2: bool,
 ) {
     let upgraded = upgrade.and_then(|u| u.complete(resp));
-    if downstream_h2 {
+    if downstream_h2 && resp.body().values_share_read_buffer() {
         detach_values(resp.headers_mut());
     }
     strip_hop_by_hop(resp.headers_mut());
