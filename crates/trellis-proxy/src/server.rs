@@ -11,6 +11,7 @@
 
 mod admin;
 mod config_dir;
+mod heap;
 mod store;
 mod xds_source;
 
@@ -175,11 +176,14 @@ impl ProxyServer {
         let (loaded, configured) = match &settings.xds {
             None => {
                 let s = settings.clone();
-                let loaded =
-                    tokio::task::spawn_blocking(move || load(&s.config_paths, &s.load, &s.runtime))
-                        .await
-                        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
-                        .map_err(ServerError::Config)?;
+                let loaded = tokio::task::spawn_blocking(move || {
+                    let loaded = load(&s.config_paths, &s.load, &s.runtime);
+                    heap::release_free_pages();
+                    loaded
+                })
+                .await
+                .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+                .map_err(ServerError::Config)?;
                 (loaded, true)
             }
             Some(_) => (Loaded::empty(), false),
@@ -457,8 +461,12 @@ impl Reloader {
 
     async fn reload(&self) {
         let s = self.settings.clone();
-        let result =
-            tokio::task::spawn_blocking(move || load(&s.config_paths, &s.load, &s.runtime)).await;
+        let result = tokio::task::spawn_blocking(move || {
+            let loaded = load(&s.config_paths, &s.load, &s.runtime);
+            heap::release_free_pages();
+            loaded
+        })
+        .await;
         let result = match result {
             Ok(r) => r,
             Err(e) => {

@@ -39,6 +39,7 @@ pub(super) async fn follow(
                 state.store.accept(Arc::new(mesh), services);
                 state.metrics.record_config_reload(true);
                 state.configured.store(true, Ordering::Release);
+                super::heap::release_free_pages();
                 tracing::info!(%version, services, "configuration from the control plane applied");
                 Ok(())
             }
