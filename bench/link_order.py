@@ -13,11 +13,15 @@ the symbols the linker sees) in the two ways a sidecar runs:
   1. `trellis proxy --config DIR` on the benchmark's 100-route configuration;
   2. `trellis proxy --xds ADDR` fed by `trellis control` over the same configuration;
 
-each started, scraped on its admin endpoints, then sent HTTP/1.1 and h2c requests. The
-layout puts the functions only the xDS run reached first, then those both reached (the
-per-request ones first, most instructions first, so the hottest code shares pages; then
-startup), then those only the directory run reached: either mode's code is one contiguous
-run. Functions the runs never reached keep the linker's order, after these.
+each started, scraped on its admin endpoints, then sent HTTP/1.1 and then h2c requests, with a
+callgrind dump after each phase. The layout puts the functions only the xDS run reached
+first, then those both reached, then those only the directory run reached: either mode's
+code is one contiguous run. Within each of the three, by the phase that first reaches a
+function, in this order: HTTP/1.1 requests (most instructions first, so the hottest code
+shares pages), startup, admin pages, then what only h2c requests reach — so an idle proxy
+that has answered one HTTP/1.1 request has touched one contiguous run of code, not one
+interleaved with HTTP/2's. Functions the runs never reached keep the linker's order, after
+these.
 """
 
 from __future__ import annotations
@@ -47,16 +51,27 @@ def text_symbols(binary: str) -> set[str]:
 
 
 def dumps_of(run_dir: str, tag: str) -> list[str]:
-    files = [os.path.join(run_dir, f) for f in os.listdir(run_dir) if f.startswith(f"callgrind.{tag}.")]
-    return sorted(files, key=os.path.getmtime)
+    """The dumps of run `tag` in the order they were written (callgrind numbers them)."""
+    prefix = f"callgrind.{tag}."
+    numbered = [f for f in os.listdir(run_dir) if f.startswith(prefix) and f[len(prefix) :].isdigit()]
+    return [os.path.join(run_dir, f) for f in sorted(numbered, key=lambda f: int(f[len(prefix) :]))]
+
+
+# The phases of a run, each ended by a callgrind dump, in the order their functions are placed.
+PHASES = ("http1", "startup", "admin", "http2")
+
+
+def dump(proxy: subprocess.Popen) -> None:
+    """Ends a phase: callgrind writes its counters to a new file and zeroes them."""
+    subprocess.run(["callgrind_control", "-d", str(proxy.pid)], capture_output=True, check=True)
 
 
 def exercise(proxy: subprocess.Popen, port: int, admin: int) -> None:
     """Admin pages, then HTTP/1.1 and h2c requests through the outbound listener."""
-    for page in ("ready", "stats/prometheus", "config_dump", "clusters"):
+    for page in ("stats/prometheus", "config_dump", "clusters"):
         with urllib.request.urlopen(f"http://127.0.0.1:{admin}/{page}", timeout=60) as r:
             r.read()
-    subprocess.run(["callgrind_control", "-d", str(proxy.pid)], capture_output=True, check=True)
+    dump(proxy)
     # As the benchmark does: the URL names the service, so HTTP/1.1 `Host` and HTTP/2
     # `:authority` both do, and --connect-to sends the connections to the proxy.
     target = ["--connect-to", f"{configs.HOST}:80:127.0.0.1:{port}", f"http://{configs.HOST}/"]
@@ -69,47 +84,48 @@ def exercise(proxy: subprocess.Popen, port: int, admin: int) -> None:
         )
         if f"[200] {n} responses" not in " ".join(load.stdout.split()):
             sys.exit(f"link-order: not every request got 200:\n{load.stdout}")
-    subprocess.run(["callgrind_control", "-d", str(proxy.pid)], capture_output=True, check=True)
+        dump(proxy)
     time.sleep(1)
 
 
 def run(procs: measure.Procs, run_dir: str, tag: str, argv: list[str], env, ready: str, port: int, admin: int):
-    """One proxy under callgrind; returns (startup costs, request costs)."""
+    """One proxy under callgrind; returns each phase's costs by name (see PHASES)."""
     out = os.path.join(run_dir, f"callgrind.{tag}")
     cg = ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out}"]
     log = os.path.join(run_dir, f"{tag}.log")
     p = procs.start(cg + argv, log, env)
     try:
         measure.wait_ready(ready, p, log, timeout=120.0)
+        dump(p)
         exercise(p, port, admin)
     finally:
         procs.stop(p)
     dumps = dumps_of(run_dir, tag)
-    if len(dumps) < 2:
+    if len(dumps) < 4:
         sys.exit(f"link-order: callgrind wrote {len(dumps)} dumps for {tag}; see {log}")
-    return instructions.self_costs(dumps[0]), instructions.self_costs(dumps[1])
+    costs = dict(zip(("startup", "admin", "http1", "http2"), map(instructions.self_costs, dumps)))
+    return costs
 
 
 def layout(runs: dict, symbols: set[str]) -> list[str]:
-    """xDS-only functions, then those both modes run (per-request ones first, most
-    instructions first), then directory-only ones: each mode's code is one contiguous run."""
-    (d_start, d_req), (x_start, x_req) = runs["dir"], runs["xds"]
-    d_all, x_all = set(d_start) | set(d_req), set(x_start) | set(x_req)
-    requests = d_req + x_req
-    startup = d_start + x_start
+    """xDS-only functions, then those both modes run, then directory-only ones (each mode's
+    code one contiguous run); within each, phase by phase in the order of PHASES, most
+    instructions first."""
+    reached = {mode: set().union(*phases.values()) for mode, phases in runs.items()}
+    d_all, x_all = reached["dir"], reached["xds"]
     order: list[str] = []
     placed: set[str] = set()
-
-    def place(costs: collections.Counter, keep) -> None:
-        for name, _ in costs.most_common():
-            if name in symbols and name not in placed and keep(name):
-                order.append(name)
-                placed.add(name)
-
-    place(startup + requests, lambda n: n not in d_all)
-    place(requests, lambda n: n in d_all and n in x_all)
-    place(startup, lambda n: n in d_all and n in x_all)
-    place(startup + requests, lambda n: n not in x_all)
+    for keep in (
+        lambda n: n not in d_all,
+        lambda n: n in d_all and n in x_all,
+        lambda n: n not in x_all,
+    ):
+        for phase in PHASES:
+            costs = runs["dir"][phase] + runs["xds"][phase]
+            for name, _ in costs.most_common():
+                if name in symbols and name not in placed and keep(name):
+                    order.append(name)
+                    placed.add(name)
     return order
 
 
@@ -137,7 +153,7 @@ def main() -> int:
     run_dir = tempfile.mkdtemp(prefix="trellis-link-order-")
     procs = measure.Procs(os.path.join(run_dir, "pids"))
     help_text = subprocess.run([binary, "proxy", "--help"], capture_output=True, text=True).stdout
-    runs: dict[str, tuple[collections.Counter, collections.Counter]] = {}
+    runs: dict[str, dict[str, collections.Counter]] = {}
     try:
         measure.start_backend(run_dir, procs, base)
 
