@@ -232,6 +232,54 @@ async fn request_bodies_stream_through_and_the_connection_is_reused() {
     .expect("test timed out");
 }
 
+/// A keep-alive connection idle for more than a second gives its buffers back; the next
+/// requests are read into new ones: a head longer than the first read, a head sent in
+/// pieces, a body, and pipelined requests.
+#[tokio::test]
+async fn connections_idle_past_the_buffer_release_keep_serving() {
+    tokio::time::timeout(LIMIT, async {
+        let backend = Backend::ok("v1").await;
+        let proxy = proxy_for(backend.port()).await;
+        let mut client = Client::connect(proxy).await;
+        let pad = "p".repeat(5000);
+        let a = client
+            .ask(&format!("GET /before HTTP/1.1\r\nHost: {HOST}\r\n\r\n"))
+            .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        let a = client
+            .ask(&format!(
+                "POST /long HTTP/1.1\r\nHost: {HOST}\r\nX-Pad: {pad}\r\nContent-Length: 5\r\n\r\nhello"
+            ))
+            .await;
+        assert_eq!(a.status, 200, "{a:?}");
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        let piecewise = format!("GET /pieces HTTP/1.1\r\nHost: {HOST}\r\n\r\n");
+        let (first, rest) = piecewise.split_at(7);
+        client.send(first.as_bytes()).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        client.send(rest.as_bytes()).await;
+        let a = client.answer("GET").await;
+        assert_eq!(a.status, 200, "{a:?}");
+        tokio::time::sleep(Duration::from_millis(1300)).await;
+        let reqs: String = (1..=2)
+            .map(|i| format!("GET /r{i} HTTP/1.1\r\nHost: {HOST}\r\n\r\n"))
+            .collect();
+        client.send(reqs.as_bytes()).await;
+        for _ in 1..=2 {
+            assert_eq!(client.answer("GET").await.status, 200);
+        }
+        let seen = backend.seen();
+        let uris: Vec<&str> = seen.iter().map(|s| s.uri.as_str()).collect();
+        assert_eq!(uris, ["/before", "/long", "/pieces", "/r1", "/r2"]);
+        assert_eq!(&seen[1].body[..], b"hello");
+        assert_eq!(seen[1].headers["x-pad"].as_bytes(), pad.as_bytes());
+        assert!(!client.closes().await, "kept alive");
+    })
+    .await
+    .expect("test timed out");
+}
+
 #[tokio::test]
 async fn unread_bodies_are_skipped_when_buffered_else_the_connection_closes() {
     tokio::time::timeout(LIMIT, async {

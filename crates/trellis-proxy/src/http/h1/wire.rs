@@ -48,12 +48,39 @@ impl Wire {
     }
 }
 
+impl Wire {
+    /// Gives the read buffer's memory back while the connection waits for its next
+    /// request with nothing buffered (see [`super::RELEASE_IDLE_AFTER`]); the next read
+    /// waits without a buffer.
+    pub(super) fn release_buffer(&mut self) {
+        if self.read.is_empty() {
+            self.read = BytesMut::new();
+        }
+    }
+}
+
+/// Bytes read onto the stack while the read buffer is released: enough for most request
+/// heads, so one read usually brings the whole head into the new buffer.
+const FIRST_READ: usize = 2 * 1024;
+
 impl Source for Wire {
     fn buffer(&mut self) -> &mut BytesMut {
         &mut self.read
     }
 
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.read.capacity() == 0 {
+            // Released: wait for the next bytes without holding a heap buffer.
+            let mut first = [0u8; FIRST_READ];
+            let mut buf = ReadBuf::new(&mut first);
+            ready!(Pin::new(&mut *self.io).poll_read(cx, &mut buf))?;
+            let n = buf.filled().len();
+            if n > 0 {
+                self.read.reserve(crate::h1::READ_CHUNK);
+                self.read.extend_from_slice(buf.filled());
+            }
+            return Poll::Ready(Ok(n));
+        }
         crate::h1::poll_fill(&mut *self.io, &mut self.read, cx)
     }
 }
