@@ -40,12 +40,6 @@ def syscalls(pids: list[int], seconds: int) -> subprocess.Popen:
         return None
 
 
-def label(target: str) -> str:
-    """How a target is reported: `trellis:/x/old/trellis` is `trellis:old`."""
-    kind, _, path = target.partition(":")
-    return f"{kind}:{os.path.basename(os.path.dirname(os.path.abspath(path)))}" if path else kind
-
-
 def main() -> int:
     names = os.environ.get("AB_TARGETS", "trellis,nginx").split(",")
     rounds = int(os.environ.get("AB_ROUNDS", "6"))
@@ -57,7 +51,7 @@ def main() -> int:
     run_dir = tempfile.mkdtemp(prefix="trellis-ab-")
     procs = measure.Procs(os.path.join(run_dir, "pids"))
     json_flag = measure.oha_json_flag()
-    rows: dict[str, list[dict]] = {label(n): [] for n in names}
+    rows: dict[str, list[dict]] = {measure.label(n): [] for n in names}
     if len(rows) != len(names):
         sys.exit(f"ab: AB_TARGETS names a target twice: {','.join(names)}")
     try:
@@ -67,7 +61,7 @@ def main() -> int:
             port = base + 10 + 4 * i
             kind, _, path = target.partition(":")
             p, h2_port = measure.start_proxy(run_dir, procs, kind, path or binary, base, port, "ab")
-            started[label(target)] = (h2_port if http2 else port, p)
+            started[measure.label(target)] = (h2_port if http2 else port, p)
         for r in range(rounds):
             for name, (port, p) in started.items():
                 pids = measure.tree(p.pid)

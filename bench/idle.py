@@ -96,8 +96,7 @@ def main() -> int:
                 sys.exit(f"idle: {target} closed {closed} of the {n} idle connections; measure sooner")
             procs.stop(p)
             per = (after - before) / n
-            name = kind if not path else f"{kind}:{os.path.basename(os.path.dirname(os.path.abspath(path)))}"
-            print(f"  {name:16} {before:>7} -> {after:>7} KiB: {per:5.1f} KiB a connection", flush=True)
+            print(f"  {measure.label(target):16} {before:>7} -> {after:>7} KiB: {per:5.1f} KiB a connection", flush=True)
     finally:
         procs.stop_all()
     return 0

@@ -103,8 +103,8 @@ def run(procs: measure.Procs, run_dir: str, tag: str, argv: list[str], env, read
     dumps = dumps_of(run_dir, tag)
     if len(dumps) < 4:
         sys.exit(f"link-order: callgrind wrote {len(dumps)} dumps for {tag}; see {log}")
-    costs = dict(zip(("startup", "admin", "http1", "http2"), map(instructions.self_costs, dumps)))
-    return costs
+    # Dumped in the order the run goes through them (not PHASES', the placement order).
+    return dict(zip(("startup", "admin", "http1", "http2"), map(instructions.self_costs, dumps)))
 
 
 def layout(runs: dict, symbols: set[str]) -> list[str]:

@@ -363,6 +363,12 @@ def start_backend(run_dir: str, procs, base: int):
     return proc
 
 
+def label(target: str) -> str:
+    """How a target is reported: `trellis:/x/old/trellis` is `trellis:old`."""
+    kind, _, path = target.partition(":")
+    return f"{kind}:{os.path.basename(os.path.dirname(os.path.abspath(path)))}" if path else kind
+
+
 def trellis_bin() -> str:
     """`TRELLIS_BIN`, else the workspace's release build."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

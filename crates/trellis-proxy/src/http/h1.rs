@@ -93,9 +93,11 @@ where
         let now = Instant::now();
         let mut wait = Wait {
             deadline: now + settings.header_read_timeout,
-            release_at: Some(now + RELEASE_IDLE_AFTER),
+            release_pending: true,
         };
-        timer.as_mut().reset(wait.next());
+        timer
+            .as_mut()
+            .reset(wait.deadline.min(now + RELEASE_IDLE_AFTER));
         let next = poll_fn(|cx| {
             poll_head(
                 &wire,
@@ -161,20 +163,13 @@ enum Next {
     Closed,
 }
 
-/// The deadlines of the wait for a request head.
+/// The wait for a request head: its timer first fires at the buffer release (or the
+/// deadline, if that comes first), then at the deadline.
 struct Wait {
     /// The header-read timeout ends the wait here.
     deadline: Instant,
-    /// Until the buffers are released: when (see [`RELEASE_IDLE_AFTER`]).
-    release_at: Option<Instant>,
-}
-
-impl Wait {
-    /// When the timer should fire next.
-    fn next(&self) -> Instant {
-        self.release_at
-            .map_or(self.deadline, |at| at.min(self.deadline))
-    }
+    /// The timer's next firing is the buffer release ([`RELEASE_IDLE_AFTER`]).
+    release_pending: bool,
 }
 
 /// Reads until a head is complete (or the connection must go to hyper, or end): the
@@ -216,19 +211,16 @@ fn poll_head(
     }
     let idle = w.read.is_empty();
     while timer.as_mut().poll(cx).is_ready() {
-        match wait.release_at.take() {
-            Some(_) if idle => {
-                w.release_buffer();
-                *spare = None;
-                *out = BytesMut::new();
-                timer.as_mut().reset(wait.deadline);
-            }
-            Some(_) => timer.as_mut().reset(wait.deadline),
-            None => {
-                tracing::debug!("no complete request head within the header read timeout");
-                return Poll::Ready(Next::Closed);
-            }
+        if !std::mem::take(&mut wait.release_pending) {
+            tracing::debug!("no complete request head within the header read timeout");
+            return Poll::Ready(Next::Closed);
         }
+        if idle {
+            w.release_buffer();
+            *spare = None;
+            *out = BytesMut::new();
+        }
+        timer.as_mut().reset(wait.deadline);
     }
     drop(w);
     if idle && drained.poll(cx).is_ready() {

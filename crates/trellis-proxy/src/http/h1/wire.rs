@@ -46,16 +46,13 @@ impl Wire {
             broken: false,
         }
     }
-}
 
-impl Wire {
     /// Gives the read buffer's memory back while the connection waits for its next
     /// request with nothing buffered (see [`super::RELEASE_IDLE_AFTER`]); the next read
     /// waits without a buffer.
     pub(super) fn release_buffer(&mut self) {
-        if self.read.is_empty() {
-            self.read = BytesMut::new();
-        }
+        debug_assert!(self.read.is_empty(), "released with bytes buffered");
+        self.read = BytesMut::new();
     }
 }
 
