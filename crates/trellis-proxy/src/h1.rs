@@ -5,10 +5,13 @@
 //! response bodies.
 
 mod decode;
+mod raw_head;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use decode::{BodyDecoder, FramingError, Source};
+pub use raw_head::RawHead;
+pub(crate) use raw_head::{FieldKind, RawHeadBuilder, RawHeadSource};
 
 use ::http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::io;

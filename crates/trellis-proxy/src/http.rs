@@ -260,7 +260,15 @@ impl HttpProxy {
                 scope.clone(),
                 in_flight.enter(),
             ));
-            async move { Ok::<_, Infallible>(respond.await) }
+            async move {
+                let mut resp = respond.await;
+                // hyper writes the map alone: fields an upstream's response still keeps
+                // as bytes (see `h1::RawHead`) go into it, hop-by-hop ones left out.
+                if let Some(raw) = crate::h1::RawHeadSource::take_raw_head(resp.body_mut()) {
+                    raw.append_to(resp.headers_mut(), false);
+                }
+                Ok::<_, Infallible>(resp)
+            }
         });
         let conn = self
             .server

@@ -338,12 +338,40 @@ impl UpstreamBody {
         matches!(self, UpstreamBody::Http2(_))
     }
 
+    /// An HTTP/1.1 response's header fields while they are still the bytes they came in
+    /// (its header map then holds only what was added on the way; see [`full_headers`]).
+    pub(crate) fn raw_head(&self) -> Option<&crate::h1::RawHead> {
+        match self {
+            UpstreamBody::Http1(body) => body.raw_head(),
+            UpstreamBody::Http2(_) => None,
+        }
+    }
+
     /// The upgraded connection of an HTTP/1.1 `101 Switching Protocols` (once).
     pub fn take_upgrade(&mut self) -> Option<h1::Upgraded> {
         match self {
             UpstreamBody::Http1(body) => body.take_upgrade(),
             UpstreamBody::Http2(_) => None,
         }
+    }
+}
+
+impl crate::h1::RawHeadSource for UpstreamBody {
+    fn take_raw_head(&mut self) -> Option<crate::h1::RawHead> {
+        match self {
+            UpstreamBody::Http1(body) => body.take_raw_head(),
+            UpstreamBody::Http2(_) => None,
+        }
+    }
+}
+
+/// Puts an HTTP/1.1 response's header fields still kept as bytes into its header map
+/// (before what was added to it), for code that reads or edits the map: after this the
+/// map is the whole head, as the one a parser would have built.
+pub fn full_headers(resp: &mut Response<UpstreamBody>) {
+    use crate::h1::RawHeadSource;
+    if let Some(raw) = resp.body_mut().take_raw_head() {
+        raw.append_to(resp.headers_mut(), true);
     }
 }
 

@@ -393,3 +393,133 @@ async fn chunked_responses_carry_trailers_only_to_clients_that_accept_them() {
     .await
     .expect("test timed out");
 }
+
+/// A backend answering every request with a head written the way servers write them:
+/// mixed-case names, connection-specific headers, a repeated `Set-Cookie`, its own `Date`.
+async fn untidy_backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let mut chunk = [0u8; 4096];
+                    match conn.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                    while let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        buf.drain(..at + 4);
+                        let answer = b"HTTP/1.1 200 OK\r\nServer: untidy/1.0\r\n\
+                            Date: Tue, 01 Dec 2026 10:00:00 GMT\r\nConnection: keep-alive\r\n\
+                            Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n\
+                            Set-Cookie: a=1\r\nX-Trace:   t-42  \r\nSet-Cookie: b=2\r\n\
+                            TE: gzip\r\nContent-Length: 5\r\n\r\nhello";
+                        if conn.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// What the client must see of `untidy_backend`'s head, whoever writes the response.
+fn assert_untidy_head(headers: &[(String, String)], how: &str) {
+    let all = |name: &str| -> Vec<&str> {
+        headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    };
+    assert_eq!(all("server"), ["untidy/1.0"], "{how}: {headers:?}");
+    assert_eq!(all("date"), ["Tue, 01 Dec 2026 10:00:00 GMT"], "{how}");
+    assert_eq!(all("set-cookie"), ["a=1", "b=2"], "{how}: {headers:?}");
+    assert_eq!(all("x-trace"), ["t-42"], "{how}");
+    assert_eq!(all("content-length"), ["5"], "{how}");
+    for hop in ["keep-alive", "proxy-connection", "te"] {
+        assert!(all(hop).is_empty(), "{how}: {hop} forwarded: {headers:?}");
+    }
+    assert!(
+        !all("connection").contains(&"keep-alive"),
+        "{how}: the upstream's connection header forwarded: {headers:?}"
+    );
+}
+
+/// A response nobody edits is written from the bytes it came in: the same headers reach
+/// the client as when the fields go through a header map (an HTTP/1.0 request, served by
+/// hyper, and h2c), connection-specific ones left out, names in lower case.
+#[tokio::test]
+async fn untouched_upstream_heads_reach_every_client_whole_and_without_hop_by_hop_headers() {
+    tokio::time::timeout(LIMIT, async {
+        let proxy = proxy_for(untidy_backend().await).await;
+        let mut client = Client::connect(proxy).await;
+        for _ in 0..2 {
+            let a = client
+                .ask(&format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n"))
+                .await;
+            assert_eq!((a.status, &a.body[..]), (200, &b"hello"[..]));
+            assert_untidy_head(&a.headers, "own HTTP/1.1 server");
+        }
+        let mut buf = Vec::new();
+        client.buf.clear();
+        client
+            .send(format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n").as_bytes())
+            .await;
+        loop {
+            fill(&mut client.conn, &mut buf).await;
+            if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                buf.truncate(at);
+                break;
+            }
+        }
+        let head = String::from_utf8_lossy(&buf).into_owned();
+        let names: Vec<&str> = head
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.split(':').next())
+            .collect();
+        assert!(
+            names.iter().all(|n| *n == n.to_ascii_lowercase()),
+            "names in lower case: {head}"
+        );
+
+        let mut client = Client::connect(proxy).await;
+        let a = client
+            .ask(&format!("GET / HTTP/1.0\r\nHost: {HOST}\r\n\r\n"))
+            .await;
+        assert_eq!((a.status, &a.body[..]), (200, &b"hello"[..]));
+        assert_untidy_head(&a.headers, "HTTP/1.0");
+
+        let stream = TcpStream::connect(proxy).await.expect("connect");
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(
+            hyper_util::rt::TokioExecutor::new(),
+            hyper_util::rt::TokioIo::new(stream),
+        )
+        .await
+        .expect("h2 handshake");
+        tokio::spawn(conn);
+        let req = hyper::Request::builder()
+            .uri(format!("http://{HOST}/"))
+            .body(http_body_util::Empty::<bytes::Bytes>::new())
+            .expect("request");
+        let resp = sender.send_request(req).await.expect("h2 response");
+        let headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.to_string(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        assert_untidy_head(&headers, "h2c");
+    })
+    .await
+    .expect("test timed out");
+}

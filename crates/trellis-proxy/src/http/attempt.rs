@@ -11,6 +11,7 @@ use hyper::body::Body;
 
 use super::{Exchange, ProxyBody, RequestBody, local, observe};
 use crate::balance::{EndpointState, PickContext};
+use crate::h1::FieldKind;
 use crate::resilience::{AttemptOutcome, LocalFailure, Outcome, Overflow, Permit, RetryDecision};
 use crate::runtime::{Backend, RouteRetry, Upstream};
 use crate::telemetry::ResponseFlag;
@@ -233,9 +234,16 @@ fn local_for(failed: Failed) -> Response<ProxyBody> {
 
 /// The retry-relevant facts of a response.
 fn response_outcome(resp: &Response<UpstreamBody>) -> AttemptOutcome {
+    let (mut grpc_status, mut rate_limited) = (None, false);
+    if let Some(raw) = resp.body().raw_head() {
+        // Kinds were decided when the head was parsed: no names compared here.
+        grpc_status = raw
+            .first(FieldKind::GrpcStatus)
+            .and_then(observe::grpc_status_bytes);
+        rate_limited = raw.first(FieldKind::RateLimited).is_some();
+    }
     // One pass over the names (compared by length, then bytes) costs less than hashing
     // both names for two lookups; most responses have neither header.
-    let (mut grpc_status, mut rate_limited) = (None, false);
     for (name, value) in resp.headers() {
         match name.as_str() {
             "grpc-status" if grpc_status.is_none() => {

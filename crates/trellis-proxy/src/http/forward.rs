@@ -178,15 +178,22 @@ pub(super) async fn handle(
     };
     ex.backend = Some(Arc::clone(&decision.backend));
     ex.endpoint = decision.endpoint.as_ref().map(|(i, _)| *i);
-    cors::apply(cors, forward(proxy, req, &decision, route_rt, ex).await)
+    // CORS edits the response's headers: it needs them in the map.
+    let keep_raw = cors.is_none();
+    cors::apply(
+        cors,
+        forward(proxy, req, &decision, route_rt, keep_raw, ex).await,
+    )
 }
 
 /// Rewrites `req` for the chosen upstream and sends it, bounded by the route timeout.
+/// `keep_raw`: nothing after this edits the response's headers (see [`upstream_response`]).
 async fn forward(
     proxy: &HttpProxy,
     mut req: Request<ClientBody>,
     decision: &Decision,
     route: &RouteRuntime,
+    keep_raw: bool,
     ex: &mut Exchange,
 ) -> Response<ProxyBody> {
     let authority = match (&decision.endpoint, &decision.original) {
@@ -291,7 +298,10 @@ async fn forward(
         Some(Err(local)) => return local,
         Some(Ok(resp)) => resp,
     };
-    upstream_response(&mut resp, upgrade, downstream_h2);
+    let keep_raw = keep_raw
+        && route.response_headers.is_empty()
+        && dest.is_none_or(|d| d.response_headers.is_empty());
+    upstream_response(&mut resp, upgrade, downstream_h2, keep_raw);
     if let Some(d) = dest {
         d.response_headers.apply(resp.headers_mut());
     }
@@ -307,11 +317,22 @@ async fn forward(
 /// upstream switched protocols, detaches header values bound for an HTTP/2 client when
 /// they share a read buffer (see [`detach_values`]) and drops hop-by-hop headers (keeping
 /// the upgrade's own).
+///
+/// An HTTP/1.1 response's fields stay in the bytes they came in (its header map holds
+/// only what is added to it; the HTTP/1.1 server writes the fields from the bytes,
+/// leaving out the hop-by-hop ones) when `keep_raw` says nothing edits them and the
+/// client speaks HTTP/1.1; otherwise they go into the map here. Code that runs after
+/// this and reads a header must look in both (`RawHead`), or not be reached when
+/// `keep_raw` is set.
 pub(super) fn upstream_response(
     resp: &mut Response<UpstreamBody>,
     upgrade: Option<upgrade::Pending>,
     downstream_h2: bool,
+    keep_raw: bool,
 ) {
+    if !keep_raw || downstream_h2 || upgrade.is_some() {
+        crate::upstream::full_headers(resp);
+    }
     let upgraded = upgrade.and_then(|u| u.complete(resp));
     if downstream_h2 && resp.body().values_share_read_buffer() {
         detach_values(resp.headers_mut());

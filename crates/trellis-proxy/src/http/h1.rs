@@ -77,7 +77,7 @@ pub(super) async fn serve<H, F, B>(
 where
     H: FnMut(Request<ClientBody>) -> F,
     F: Future<Output = Response<B>>,
-    B: Body<Data = Bytes> + Unpin,
+    B: Body<Data = Bytes> + crate::h1::RawHeadSource + Unpin,
 {
     let wire: SharedWire = Arc::new(Mutex::new(Wire::new(io)));
     let mut out = BytesMut::with_capacity(4 * 1024);

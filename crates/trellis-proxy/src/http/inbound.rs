@@ -156,6 +156,6 @@ pub(super) async fn handle(
             );
         }
     };
-    upstream_response(&mut resp, upgrade, downstream_h2);
+    upstream_response(&mut resp, upgrade, downstream_h2, true);
     resp.map(Either::Left)
 }

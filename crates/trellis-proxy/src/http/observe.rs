@@ -17,10 +17,12 @@ use std::time::{Instant, SystemTime};
 use ::http::header::{CONTENT_TYPE, HOST, USER_AGENT};
 use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Uri, Version};
 use bytes::Buf;
+use http_body_util::Either;
 use hyper::body::{Body, Frame, SizeHint};
 
 use super::body::ClientBody;
-use super::{Exchange, HttpProxy};
+use super::{Exchange, HttpProxy, ProxyBody};
+use crate::h1::{FieldKind, RawHead, RawHeadSource};
 use crate::telemetry::access_log::LogEntry;
 use crate::telemetry::flags::ResponseFlag;
 use crate::telemetry::metrics::{RequestOutcome, RequestProtocol};
@@ -121,15 +123,27 @@ impl Observation {
 
     /// Notes the response (status, flag of a local reply, gRPC status in its headers) and
     /// moves this observation into its body, which records when it ends.
-    pub(super) fn respond<B: Body>(mut self, resp: Response<B>) -> Response<ObservedBody<B>> {
+    pub(super) fn respond(
+        mut self,
+        resp: Response<ProxyBody>,
+    ) -> Response<ObservedBody<ProxyBody>> {
         self.empty = resp.body().is_end_stream();
         if let Some(flag) = resp.extensions().get::<ResponseFlag>() {
             self.exchange.flags.insert(*flag);
         }
         self.status = resp.status().as_u16();
-        self.response_head_bytes = 17 + headers_len(resp.headers());
+        // An upstream's fields may still be the bytes they came in (see `RawHead`).
+        let raw = match resp.body() {
+            Either::Left(upstream) => upstream.raw_head(),
+            Either::Right(_) => None,
+        };
+        self.response_head_bytes =
+            17 + headers_len(resp.headers()) + raw.map_or(0, RawHead::forwarded_len);
         if self.protocol == RequestProtocol::Grpc {
-            self.grpc_status = grpc_status(resp.headers());
+            self.grpc_status = raw
+                .and_then(|r| r.first(FieldKind::GrpcStatus))
+                .and_then(grpc_status_bytes)
+                .or_else(|| grpc_status(resp.headers()));
         }
         resp.map(|inner| ObservedBody {
             inner,
@@ -275,6 +289,12 @@ where
     }
 }
 
+impl<B: RawHeadSource> RawHeadSource for ObservedBody<B> {
+    fn take_raw_head(&mut self) -> Option<RawHead> {
+        self.inner.take_raw_head()
+    }
+}
+
 impl<B> Drop for ObservedBody<B> {
     fn drop(&mut self) {
         // Dropped before its end: the connection went away mid-response. A body that never
@@ -303,5 +323,10 @@ pub(super) fn grpc_status<N: std::str::FromStr>(headers: &HeaderMap) -> Option<N
 
 /// A `grpc-status` value as a number.
 pub(super) fn grpc_status_value<N: std::str::FromStr>(value: &HeaderValue) -> Option<N> {
-    std::str::from_utf8(value.as_bytes()).ok()?.parse().ok()
+    grpc_status_bytes(value.as_bytes())
+}
+
+/// A `grpc-status` value's bytes as a number.
+pub(super) fn grpc_status_bytes<N: std::str::FromStr>(value: &[u8]) -> Option<N> {
+    std::str::from_utf8(value).ok()?.parse().ok()
 }

@@ -189,7 +189,7 @@ impl Conn {
     fn poll_head(&mut self, cx: &mut Context<'_>) -> Poll<Result<ResponseHead, Error>> {
         loop {
             if !self.read.is_empty()
-                && let Some(head) = codec::parse_head(&mut self.read, &mut self.spare)?
+                && let Some(head) = codec::parse_head(&mut self.read)?
             {
                 let status = head.status.as_u16();
                 if (100..200).contains(&status) && status != 101 {
@@ -412,7 +412,7 @@ pub(super) async fn send_once(
 /// The response for `answer`, its body reading from `conn`; the connection goes `home`
 /// afterwards when both sides keep it alive and the request was sent whole.
 fn respond(
-    conn: Box<Conn>,
+    mut conn: Box<Conn>,
     method: &Method,
     answer: ResponseHead,
     sent_all: bool,
@@ -422,12 +422,18 @@ fn respond(
     let reusable =
         sent_all && answer.keeps_alive() && !matches!(framing, ResponseFraming::UntilClose);
     let home = home.filter(|_| reusable);
-    let mut headers = answer.headers;
-    if headers.contains_key(header::TRANSFER_ENCODING) {
-        // The body is framed by the coding (RFC 9112 §6.3): a length next to it is wrong.
-        headers.remove(header::CONTENT_LENGTH);
-    }
-    let mut resp = Response::new(ResponseBody::new(framing, conn, home));
+    // The map the response carries holds nothing yet (its fields stay in `answer`'s
+    // bytes, see `RawHead`); it is the last request's, so its storage goes round.
+    let mut headers = conn.spare.take().unwrap_or_default();
+    headers.clear();
+    let raw = if framing == ResponseFraming::Upgrade {
+        // An upgrade's headers are read on the way (`Connection`, `Upgrade`): a map now.
+        answer.fields.append_to(&mut headers, true);
+        None
+    } else {
+        Some(answer.fields)
+    };
+    let mut resp = Response::new(ResponseBody::new(framing, conn, home, raw));
     *resp.status_mut() = answer.status;
     *resp.version_mut() = answer.version;
     *resp.headers_mut() = headers;

@@ -23,7 +23,8 @@ use hyper::body::{Body, Frame};
 use super::head::Facts;
 use super::wire::SharedWire;
 use crate::h1::{
-    encode_chunk, encode_last_chunk, parse_decimal, put_content_length, put_header, recycle,
+    FieldKind, RawHead, RawHeadSource, encode_chunk, encode_last_chunk, parse_decimal,
+    put_content_length, put_header, recycle,
 };
 
 /// Response bytes gathered before they are written (a large body streams out in steps
@@ -54,11 +55,14 @@ pub(super) async fn write<B>(
     spare: &mut Option<HeaderMap>,
 ) -> io::Result<bool>
 where
-    B: Body<Data = Bytes> + Unpin,
+    B: Body<Data = Bytes> + RawHeadSource + Unpin,
 {
     let (parts, mut body) = resp.into_parts();
     out.clear();
-    let (mut framing, mut keep_alive) = encode_head(&parts, &body, facts, keep_alive, out);
+    let raw = body.take_raw_head();
+    let (mut framing, mut keep_alive) =
+        encode_head(&parts, raw.as_ref(), &body, facts, keep_alive, out);
+    drop(raw);
     recycle(spare, parts.headers);
     if framing == Framing::None {
         drop(body);
@@ -109,10 +113,12 @@ where
     Ok(keep_alive)
 }
 
-/// Writes the status line and headers; returns the body's framing and whether the
-/// connection stays open after it (`keep_alive` unless the response says `close`).
+/// Writes the status line and headers (`raw`'s forwarded fields, then the map's);
+/// returns the body's framing and whether the connection stays open after it
+/// (`keep_alive` unless the response says `close`).
 fn encode_head<B: Body>(
     parts: &::http::response::Parts,
+    raw: Option<&RawHead>,
     body: &B,
     facts: Facts,
     keep_alive: bool,
@@ -131,33 +137,43 @@ fn encode_head<B: Body>(
     }
     let code = status.as_u16();
     let bodiless = facts.head || (100..200).contains(&code) || code == 204 || code == 304;
-    let mut length = None;
-    let (mut connection, mut date, mut close) = (false, false, false);
+    let mut seen = Seen::default();
+    for (name, value, kind) in raw.into_iter().flat_map(RawHead::forwarded) {
+        let keep = match kind {
+            FieldKind::ContentLength => seen.length(value),
+            FieldKind::Date => {
+                seen.date = true;
+                true
+            }
+            _ => true,
+        };
+        if keep {
+            put_header(out, name, value);
+        }
+    }
     for (name, value) in &parts.headers {
         if name == header::TRANSFER_ENCODING {
             // Framing is this connection's business (the forwarding path strips it).
             continue;
         }
         if name == header::CONTENT_LENGTH {
-            match parse_decimal(value.as_bytes().trim_ascii()) {
-                Some(n) if length.is_none() => length = Some(n),
-                // A second or invalid length would only confuse the client.
-                _ => continue,
+            if !seen.length(value.as_bytes()) {
+                continue;
             }
         } else if name == header::CONNECTION {
-            connection = true;
-            close |= value
+            seen.connection = true;
+            seen.close |= value
                 .as_bytes()
                 .split(|b| *b == b',')
                 .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"close"));
         } else if name == header::DATE {
-            date = true;
+            seen.date = true;
         }
         put_header(out, name.as_str().as_bytes(), value.as_bytes());
     }
     let framing = if bodiless {
         Framing::None
-    } else if let Some(n) = length {
+    } else if let Some(n) = seen.length {
         Framing::Length(n)
     } else if let Some(n) = body.size_hint().exact() {
         put_content_length(out, n);
@@ -169,15 +185,42 @@ fn encode_head<B: Body>(
         out.put_slice(b"transfer-encoding: chunked\r\n");
         Framing::Chunked
     };
-    let keep_alive = keep_alive && !close;
-    if !keep_alive && !connection {
+    let keep_alive = keep_alive && !seen.close;
+    if !keep_alive && !seen.connection {
         out.put_slice(b"connection: close\r\n");
     }
-    if !date {
+    if !seen.date {
         put_date(out);
     }
     out.put_slice(b"\r\n");
     (framing, keep_alive)
+}
+
+/// What the headers written so far said about framing and the connection.
+#[derive(Default)]
+struct Seen {
+    /// The first valid `content-length`.
+    length: Option<u64>,
+    /// A `connection` header was written.
+    connection: bool,
+    /// It says `close`.
+    close: bool,
+    /// A `date` header was written.
+    date: bool,
+}
+
+impl Seen {
+    /// Notes a `content-length` value; `false` when it must not be written (a second
+    /// or invalid length would only confuse the client).
+    fn length(&mut self, value: &[u8]) -> bool {
+        match parse_decimal(value.trim_ascii()) {
+            Some(n) if self.length.is_none() => {
+                self.length = Some(n);
+                true
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Appends one body frame; `false` when the body is longer than its `content-length`

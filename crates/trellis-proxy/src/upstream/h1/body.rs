@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 
 use super::codec::ResponseFraming;
 use super::{Conn, Error, Home};
-use crate::h1::BodyDecoder;
+use crate::h1::{BodyDecoder, RawHead};
 
 /// An HTTP/1.1 response body streaming from its upstream connection.
 #[derive(Debug)]
@@ -28,12 +28,22 @@ pub struct ResponseBody {
     conn: Option<Box<Conn>>,
     /// Where the connection goes back once the body is read; `None`: it is closed then.
     home: Option<Home>,
+    /// The response's header fields while they are still the bytes they came in (the
+    /// response's header map holds what was added on the way). Boxed: the response is
+    /// moved through every layer of the forwarding path, a pointer is cheaper to move.
+    head: Option<Box<RawHead>>,
 }
 
 impl ResponseBody {
     /// The body framed by `framing` on `conn`; the connection returns to `home` after it
-    /// (when there is one: `None` closes it).
-    pub(super) fn new(framing: ResponseFraming, conn: Box<Conn>, home: Option<Home>) -> Self {
+    /// (when there is one: `None` closes it). `head`: the response's fields, when they
+    /// are not in its header map.
+    pub(super) fn new(
+        framing: ResponseFraming,
+        conn: Box<Conn>,
+        home: Option<Home>,
+        head: Option<RawHead>,
+    ) -> Self {
         let decoder = match framing {
             ResponseFraming::Empty | ResponseFraming::Upgrade => BodyDecoder::Done,
             ResponseFraming::Length(n) => BodyDecoder::length(n),
@@ -45,6 +55,7 @@ impl ResponseBody {
             upgrade: framing == ResponseFraming::Upgrade,
             conn: Some(conn),
             home,
+            head: head.map(Box::new),
         };
         if body.decoder.is_done() && !body.upgrade {
             body.finish();
@@ -60,6 +71,16 @@ impl ResponseBody {
         {
             crate::h1::recycle(&mut conn.spare, headers);
         }
+    }
+
+    /// The response's header fields when they are still in the bytes they came in.
+    pub(crate) fn raw_head(&self) -> Option<&RawHead> {
+        self.head.as_deref()
+    }
+
+    /// Takes the response's header fields kept as bytes (once).
+    pub(crate) fn take_raw_head(&mut self) -> Option<RawHead> {
+        self.head.take().map(|head| *head)
     }
 
     /// The upgraded connection of a `101 Switching Protocols` response (once).

@@ -4,14 +4,16 @@
 
 use std::mem::MaybeUninit;
 
-use ::http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use ::http::header;
 use ::http::{Method, StatusCode, Version, request};
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 
 use super::Error;
 
 pub(super) use crate::h1::MAX_HEAD_BYTES;
-use crate::h1::{MAX_HEADERS, parse_decimal, put_content_length, put_header};
+use crate::h1::{
+    FieldKind, MAX_HEADERS, RawHead, RawHeadBuilder, parse_decimal, put_content_length, put_header,
+};
 
 /// How the request body is framed on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,12 +80,13 @@ pub(super) fn encode_head(head: &request::Parts, framing: RequestFraming, out: &
     out.put_slice(b"\r\n");
 }
 
-/// A parsed response head.
+/// A parsed response head: its fields stay in the bytes they came in
+/// ([`RawHead`]); a header map is built only for whoever needs one.
 #[derive(Debug)]
 pub(super) struct ResponseHead {
     pub(super) status: StatusCode,
     pub(super) version: Version,
-    pub(super) headers: HeaderMap,
+    pub(super) fields: RawHead,
     framing: FramingHeaders,
 }
 
@@ -148,26 +151,33 @@ impl Default for FramingHeaders {
 }
 
 impl FramingHeaders {
-    /// Notes one header of the head.
-    fn note(&mut self, name: &HeaderName, value: &[u8]) {
-        if name == header::TRANSFER_ENCODING {
-            let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
-            self.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
-        } else if name == header::CONTENT_LENGTH {
-            for part in value.split(|b| *b == b',') {
-                self.length = match (parse_decimal(part.trim_ascii()), self.length) {
-                    (_, Err(e)) => Err(e),
-                    (None, _) => Err("content-length"),
-                    (Some(n), Ok(Some(l))) if l != n => Err("conflicting content-length values"),
-                    (Some(n), Ok(_)) => Ok(Some(n)),
-                };
+    /// Notes one header of the head (`name` lower-cased, of `kind`).
+    fn note(&mut self, name: &[u8], kind: FieldKind, value: &[u8]) {
+        match kind {
+            FieldKind::ContentLength => {
+                for part in value.split(|b| *b == b',') {
+                    self.length = match (parse_decimal(part.trim_ascii()), self.length) {
+                        (_, Err(e)) => Err(e),
+                        (None, _) => Err("content-length"),
+                        (Some(n), Ok(Some(l))) if l != n => {
+                            Err("conflicting content-length values")
+                        }
+                        (Some(n), Ok(_)) => Ok(Some(n)),
+                    };
+                }
             }
-        } else if name == header::CONNECTION {
-            for token in value.split(|b| *b == b',') {
-                let token = token.trim_ascii();
-                self.close |= token.eq_ignore_ascii_case(b"close");
-                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            FieldKind::HopByHop if name == b"transfer-encoding" => {
+                let last = value.rsplit(|b| *b == b',').next().unwrap_or(b"");
+                self.chunked = Some(last.trim_ascii().eq_ignore_ascii_case(b"chunked"));
             }
+            FieldKind::HopByHop if name == b"connection" => {
+                for token in value.split(|b| *b == b',') {
+                    let token = token.trim_ascii();
+                    self.close |= token.eq_ignore_ascii_case(b"close");
+                    self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -188,14 +198,9 @@ pub(super) enum ResponseFraming {
 }
 
 /// Parses one response head from the front of `buf` and removes it from there; `None`
-/// while the head is incomplete. Header values share one copy of the head, so `buf`'s
-/// memory is not held by the response after it is forwarded.
-///
-/// `spare` lends its storage to the new header map (see [`crate::h1::header_map`]).
-pub(super) fn parse_head(
-    buf: &mut BytesMut,
-    spare: &mut Option<HeaderMap>,
-) -> Result<Option<ResponseHead>, Error> {
+/// while the head is incomplete. The head's fields stay in a copy of its bytes (names
+/// lower-cased), so `buf`'s memory is not held by the response after it is forwarded.
+pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
     let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut parsed = httparse::Response::new(&mut []);
     let config = httparse::ParserConfig::default();
@@ -218,23 +223,24 @@ pub(super) fn parse_head(
         Version::HTTP_11
     };
     let base = buf.as_ptr() as usize;
-    let copy = Bytes::copy_from_slice(&buf[..len]);
-    let mut headers = crate::h1::header_map(spare, parsed.headers.len());
+    let mut fields = RawHeadBuilder::new(&buf[..len], parsed.headers.len());
     let mut framing = FramingHeaders::default();
     for h in parsed.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
-            .map_err(|_| Error::Malformed("header name"))?;
-        framing.note(&name, h.value);
-        let start = h.value.as_ptr() as usize - base;
-        let value = HeaderValue::from_maybe_shared(copy.slice(start..start + h.value.len()))
-            .map_err(|_| Error::Malformed("header value"))?;
-        headers.append(name, value);
+        let name = h.name.as_ptr() as usize - base;
+        let value = h.value.as_ptr() as usize - base;
+        let (name, value, kind) = fields
+            .push(name..name + h.name.len(), value..value + h.value.len())
+            .ok_or(Error::Malformed("header position"))?;
+        framing.note(name, kind, value);
     }
+    // The body is framed by the coding (RFC 9112 §6.3): a length next to it is wrong.
+    let dropped = framing.chunked.map(|_| FieldKind::ContentLength);
+    let fields = fields.finish(dropped);
     buf.advance(len);
     Ok(Some(ResponseHead {
         status,
         version,
-        headers,
+        fields,
         framing,
     }))
 }

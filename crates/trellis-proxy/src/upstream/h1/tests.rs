@@ -124,7 +124,12 @@ async fn every_response_framing_is_read_and_the_connection_kept() {
         assert_eq!((status, body.len()), (StatusCode::NO_CONTENT, 0));
         let mut head = get("/head");
         *head.method_mut() = Method::HEAD;
-        let resp = pool.send(Some(0), head, &defaults()).await.expect("head");
+        let mut resp = pool.send(Some(0), head, &defaults()).await.expect("head");
+        assert!(
+            resp.headers().is_empty(),
+            "fields stay bytes until asked for"
+        );
+        crate::upstream::full_headers(&mut resp);
         assert_eq!(resp.headers()["content-length"], "7");
         assert!(resp.body().is_end_stream_now());
         assert_eq!(
@@ -183,7 +188,9 @@ async fn chunked_wins_over_a_length_and_the_connection_is_closed() {
         })
         .await;
         let pool = pool_for(addr, &ConnectionPool::default());
-        let resp = pool.send(Some(0), get("/"), &defaults()).await.expect("sent");
+        let mut resp = pool.send(Some(0), get("/"), &defaults()).await.expect("sent");
+        crate::upstream::full_headers(&mut resp);
+        assert!(resp.headers().contains_key("transfer-encoding"));
         assert!(!resp.headers().contains_key("content-length"));
         let body = resp.into_body().collect().await.expect("body").to_bytes();
         assert_eq!(&body[..], b"abc");
