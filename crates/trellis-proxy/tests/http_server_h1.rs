@@ -346,8 +346,8 @@ async fn connection_close_head_and_a_switch_to_hyper() {
     .expect("test timed out");
 }
 
-/// A backend answering every request with a chunked body and a trailer.
-async fn chunked_backend() -> u16 {
+/// A backend answering every request (a head without a body) with `answer`.
+async fn canned_backend(answer: &'static [u8]) -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = listener.local_addr().expect("addr").port();
     tokio::spawn(async move {
@@ -362,8 +362,6 @@ async fn chunked_backend() -> u16 {
                     }
                     while let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
                         buf.drain(..at + 4);
-                        let answer = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
-                                       5\r\nhello\r\n6\r\n world\r\n0\r\nx-check: 7\r\n\r\n";
                         if conn.write_all(answer).await.is_err() {
                             return;
                         }
@@ -373,6 +371,15 @@ async fn chunked_backend() -> u16 {
         }
     });
     port
+}
+
+/// A backend answering every request with a chunked body and a trailer.
+async fn chunked_backend() -> u16 {
+    canned_backend(
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n6\r\n world\r\n0\r\nx-check: 7\r\n\r\n",
+    )
+    .await
 }
 
 #[tokio::test]
@@ -397,34 +404,14 @@ async fn chunked_responses_carry_trailers_only_to_clients_that_accept_them() {
 /// A backend answering every request with a head written the way servers write them:
 /// mixed-case names, connection-specific headers, a repeated `Set-Cookie`, its own `Date`.
 async fn untidy_backend() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    tokio::spawn(async move {
-        while let Ok((mut conn, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                loop {
-                    let mut chunk = [0u8; 4096];
-                    match conn.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                    while let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        buf.drain(..at + 4);
-                        let answer = b"HTTP/1.1 200 OK\r\nServer: untidy/1.0\r\n\
-                            Date: Tue, 01 Dec 2026 10:00:00 GMT\r\nConnection: keep-alive\r\n\
-                            Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n\
-                            Set-Cookie: a=1\r\nX-Trace:   t-42  \r\nSet-Cookie: b=2\r\n\
-                            TE: gzip\r\nContent-Length: 5\r\n\r\nhello";
-                        if conn.write_all(answer).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
-        }
-    });
-    port
+    canned_backend(
+        b"HTTP/1.1 200 OK\r\nServer: untidy/1.0\r\n\
+          Date: Tue, 01 Dec 2026 10:00:00 GMT\r\nConnection: keep-alive\r\n\
+          Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n\
+          Set-Cookie: a=1\r\nX-Trace:   t-42  \r\nSet-Cookie: b=2\r\n\
+          TE: gzip\r\nContent-Length: 5\r\n\r\nhello",
+    )
+    .await
 }
 
 /// What the client must see of `untidy_backend`'s head, whoever writes the response.
