@@ -195,7 +195,13 @@ impl RawHead {
     /// `HeaderName`/`HeaderValue` refuse (httparse accepted it, so none should) is left
     /// out and logged.
     pub(crate) fn append_to(self, map: &mut HeaderMap, hop_by_hop: bool) {
-        let added = std::mem::replace(map, HeaderMap::with_capacity(self.fields.len() + map.len()));
+        // An empty map (the usual case: a recycled one) keeps its storage.
+        let added = if map.is_empty() {
+            map.reserve(self.fields.len());
+            HeaderMap::new()
+        } else {
+            std::mem::replace(map, HeaderMap::with_capacity(self.fields.len() + map.len()))
+        };
         let wanted = |f: &&Field| match f.kind {
             FieldKind::Dropped => false,
             FieldKind::HopByHop => hop_by_hop,

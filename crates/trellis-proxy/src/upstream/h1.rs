@@ -423,9 +423,9 @@ fn respond(
         sent_all && answer.keeps_alive() && !matches!(framing, ResponseFraming::UntilClose);
     let home = home.filter(|_| reusable);
     // The map the response carries holds nothing yet (its fields stay in `answer`'s
-    // bytes, see `RawHead`); it is the last request's, so its storage goes round.
+    // bytes, see `RawHead`); it is the last request's (cleared by `recycle`, the only
+    // way into `spare`), so its storage goes round.
     let mut headers = conn.spare.take().unwrap_or_default();
-    headers.clear();
     let raw = if framing == ResponseFraming::Upgrade {
         // An upgrade's headers are read on the way (`Connection`, `Upgrade`): a map now.
         answer.fields.append_to(&mut headers, true);
