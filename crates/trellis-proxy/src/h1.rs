@@ -11,7 +11,7 @@ mod tests;
 
 pub(crate) use decode::{BodyDecoder, FramingError, Source};
 pub use raw_head::RawHead;
-pub(crate) use raw_head::{FieldKind, RawHeadBuilder, RawHeadSource};
+pub(crate) use raw_head::{FieldKind, HeadError, RawHeadSource, parse_response};
 
 use ::http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::io;

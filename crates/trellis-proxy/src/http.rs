@@ -5,7 +5,8 @@
 //!
 //! Local outcomes carry a response flag in `x-trellis-flags` and a body naming it:
 //! unknown host or no route → 404 `NR`, no endpoint → 503 `UH`, connect failure → 503
-//! `UF`, route timeout → 504 `UT`, upstream reset → 503 `UC`, connection-pool limit →
+//! `UF`, route timeout → 504 `UT`, upstream reset → 503 `UC`, an upstream HTTP/1.1 head
+//! that is not valid HTTP → 502 `UPE`, connection-pool limit →
 //! 503 `UO`, retries exhausted on a local failure → 503 `URX`. Routes with a retry policy
 //! retry (see `attempt`). Route features: fault injection (`fault`, flags `DI`/`FI`),
 //! mirroring (`mirror`), rewrites (`rewrite`), CORS (`cors`) and HTTP/1.1 upgrades

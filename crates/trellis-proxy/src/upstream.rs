@@ -99,6 +99,14 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// What was wrong with the upstream's response when it was not valid HTTP (`UPE`).
+    pub fn protocol_error(&self) -> Option<&'static str> {
+        match self {
+            UpstreamError::Http1(e) => e.protocol_error(),
+            _ => None,
+        }
+    }
+
     /// Whether no connection was made, so the request certainly never reached the server.
     pub fn is_connect_failure(&self) -> bool {
         !matches!(

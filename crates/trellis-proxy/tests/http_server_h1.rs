@@ -510,3 +510,76 @@ async fn untouched_upstream_heads_reach_every_client_whole_and_without_hop_by_ho
     .await
     .expect("test timed out");
 }
+
+/// Upstream heads that are not HTTP/1.1, or that would slip a header past the proxy (a
+/// CR inside a value, a folded line, whitespace before the colon), end as a 502 `UPE`
+/// that says what was wrong, and nothing of them reaches the client; the lenient forms servers do send (bare line
+/// feeds, tabs and obs-text in values, no reason phrase) pass.
+#[tokio::test]
+async fn hostile_upstream_heads_get_502_and_lenient_ones_pass() {
+    tokio::time::timeout(LIMIT, async {
+        let huge = format!("HTTP/1.1 200 OK\r\nx-big: {}\r\n\r\n", "a".repeat(70_000));
+        let hostile: [(&'static [u8], &str); 7] = [
+            (
+                b"HTTP/1.1 200 OK\r\nX-A: a\rSet-Cookie: evil=1\r\nContent-Length: 2\r\n\r\nok",
+                "header value",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nX-A: a\r\n Set-Cookie: evil=1\r\nContent-Length: 2\r\n\r\nok",
+                "obsolete line folding",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nSet-Cookie : evil=1\r\nContent-Length: 2\r\n\r\nok",
+                "header name",
+            ),
+            (
+                b"HTTP/1.1 200 OK\r\nSet-Cookie: evil=1\0\r\nContent-Length: 2\r\n\r\nok",
+                "header value",
+            ),
+            (
+                b"HTTP/1.1 2000 OK\r\nSet-Cookie: evil=1\r\nContent-Length: 2\r\n\r\nok",
+                "reason phrase",
+            ),
+            (
+                b"HTTP/2.0 200 OK\r\nSet-Cookie: evil=1\r\nContent-Length: 2\r\n\r\nok",
+                "status line",
+            ),
+            (
+                Box::leak(huge.into_bytes().into_boxed_slice()),
+                "response head too large",
+            ),
+        ];
+        for (answer, what) in hostile {
+            let shown = String::from_utf8_lossy(&answer[..answer.len().min(60)]).into_owned();
+            let proxy = proxy_for(canned_backend(answer).await).await;
+            let mut client = Client::connect(proxy).await;
+            let a = client
+                .ask(&format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n"))
+                .await;
+            assert_eq!(a.status, 502, "{shown:?}: {a:?}");
+            assert_eq!(a.header("x-trellis-flags"), Some("UPE"), "{shown:?}");
+            let body = String::from_utf8_lossy(&a.body);
+            assert_eq!(
+                body,
+                format!("UPE: the upstream's response was not valid HTTP ({what})\n"),
+                "{shown:?}"
+            );
+            assert!(
+                a.header("set-cookie").is_none() && a.header("x-big").is_none(),
+                "{shown:?}: {a:?}"
+            );
+        }
+        let lenient =
+            b"\r\nHTTP/1.1 200\nX-Tab:\tv\t1 \nX-Obs: caf\xc3\xa9\nContent-Length: 2\n\nok";
+        let proxy = proxy_for(canned_backend(lenient).await).await;
+        let mut client = Client::connect(proxy).await;
+        let a = client
+            .ask(&format!("GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n"))
+            .await;
+        assert_eq!((a.status, &a.body[..]), (200, &b"ok"[..]), "{a:?}");
+        assert_eq!(a.header("x-tab"), Some("v\t1"));
+        assert_eq!(a.header("x-obs"), Some("café"));
+    })
+    .await
+    .expect("test timed out");
+}

@@ -9,13 +9,16 @@
 //! from these bytes; anything that needs the map asks for it
 //! ([`RawHead::append_to`]), and gets exactly the map the parser used to build.
 //!
-//! Names are lower-cased in the copy (as `HeaderName` would), values are httparse's
-//! slices (surrounding whitespace trimmed).
+//! [`parse_response`] parses a head into this form: names lower-cased in the copy (as
+//! `HeaderName` would), values with the whitespace around them trimmed.
+
+mod parse;
+
+pub(crate) use parse::{HeadError, parse_response};
 
 use ::http::header::{HeaderMap, HeaderName, HeaderValue};
-use std::ops::Range;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// A response body that may carry its head's fields as bytes ([`RawHead`]): the
 /// HTTP/1.1 server writes them from there.
@@ -57,19 +60,18 @@ pub(crate) enum FieldKind {
 }
 
 impl FieldKind {
-    /// The kind of a field named `name` (any case) with `value`.
-    pub(crate) fn of(name: &[u8], value: &[u8]) -> FieldKind {
-        let is = |known: &str| name.eq_ignore_ascii_case(known.as_bytes());
+    /// The kind of a field named `name` (lower case) with `value`.
+    pub(crate) fn of_lowercase(name: &[u8], value: &[u8]) -> FieldKind {
         match name.len() {
-            2 if is("te") && !value.eq_ignore_ascii_case(b"trailers") => FieldKind::HopByHop,
-            4 if is("date") => FieldKind::Date,
-            7 if is("upgrade") => FieldKind::HopByHop,
-            10 if is("connection") || is("keep-alive") => FieldKind::HopByHop,
-            11 if is("grpc-status") => FieldKind::GrpcStatus,
-            14 if is("content-length") => FieldKind::ContentLength,
-            16 if is("proxy-connection") => FieldKind::HopByHop,
-            17 if is("transfer-encoding") => FieldKind::HopByHop,
-            19 if is("x-envoy-ratelimited") => FieldKind::RateLimited,
+            2 if name == b"te" && !value.eq_ignore_ascii_case(b"trailers") => FieldKind::HopByHop,
+            4 if name == b"date" => FieldKind::Date,
+            7 if name == b"upgrade" => FieldKind::HopByHop,
+            10 if name == b"connection" || name == b"keep-alive" => FieldKind::HopByHop,
+            11 if name == b"grpc-status" => FieldKind::GrpcStatus,
+            14 if name == b"content-length" => FieldKind::ContentLength,
+            16 if name == b"proxy-connection" => FieldKind::HopByHop,
+            17 if name == b"transfer-encoding" => FieldKind::HopByHop,
+            19 if name == b"x-envoy-ratelimited" => FieldKind::RateLimited,
             _ => FieldKind::Other,
         }
     }
@@ -99,60 +101,23 @@ pub struct RawHead {
     fields: Vec<Field>,
 }
 
-/// Builds a [`RawHead`] from a head's bytes and the positions of its fields.
-#[derive(Debug)]
-pub(crate) struct RawHeadBuilder {
-    bytes: BytesMut,
-    fields: Vec<Field>,
-}
-
-impl RawHeadBuilder {
-    /// A copy of `head`, for `n` fields.
-    pub(crate) fn new(head: &[u8], n: usize) -> RawHeadBuilder {
-        RawHeadBuilder {
-            bytes: BytesMut::from(head),
-            fields: Vec::with_capacity(n),
-        }
-    }
-
-    /// Adds the field whose name is at `name` and value at `value` in the head, and
-    /// lower-cases its name; returns the name, the value and the field's kind, `None`
-    /// (nothing added) when a position is out of range.
-    pub(crate) fn push(
-        &mut self,
-        name: Range<usize>,
-        value: Range<usize>,
-    ) -> Option<(&[u8], &[u8], FieldKind)> {
-        let field = Field {
-            name: u16::try_from(name.start).ok()?,
-            name_len: u16::try_from(name.len()).ok()?,
-            value: u16::try_from(value.start).ok()?,
-            value_len: u16::try_from(value.len()).ok()?,
-            kind: FieldKind::Other,
-        };
-        self.bytes.get_mut(name.clone())?.make_ascii_lowercase();
-        let bytes = &self.bytes[..];
-        let (name, value) = (bytes.get(name)?, bytes.get(value)?);
-        let kind = FieldKind::of(name, value);
-        self.fields.push(Field { kind, ..field });
-        Some((name, value, kind))
-    }
-
-    /// The head, with every field of kind `dropped` left out of it (its bytes stay).
-    pub(crate) fn finish(mut self, dropped: Option<FieldKind>) -> RawHead {
-        if let Some(from) = dropped {
-            for f in self.fields.iter_mut().filter(|f| f.kind == from) {
-                f.kind = FieldKind::Dropped;
-            }
-        }
-        RawHead {
-            bytes: self.bytes.freeze(),
-            fields: self.fields,
-        }
-    }
-}
-
 impl RawHead {
+    /// Every field but dropped ones, hop-by-hop ones included: name (lower case),
+    /// value, kind.
+    pub(crate) fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8], FieldKind)> {
+        self.fields
+            .iter()
+            .filter(|f| f.kind != FieldKind::Dropped)
+            .map(|f| (self.name(f), self.value(f), f.kind))
+    }
+
+    /// Leaves every field of `kind` out of the head (its bytes stay).
+    pub(crate) fn drop_kind(&mut self, kind: FieldKind) {
+        for f in self.fields.iter_mut().filter(|f| f.kind == kind) {
+            f.kind = FieldKind::Dropped;
+        }
+    }
+
     fn name(&self, f: &Field) -> &[u8] {
         let at = usize::from(f.name);
         &self.bytes[at..at + usize::from(f.name_len)]
@@ -192,7 +157,7 @@ impl RawHead {
     /// Puts the fields into `map`, before what `map` already holds: all but
     /// [`FieldKind::Dropped`] ones (as the parser's map had them) with `hop_by_hop`, else
     /// only the forwarded ones. Values share the head's copy. A field
-    /// `HeaderName`/`HeaderValue` refuse (httparse accepted it, so none should) is left
+    /// `HeaderName`/`HeaderValue` refuse (the parser accepted it, so none should) is left
     /// out and logged.
     pub(crate) fn append_to(self, map: &mut HeaderMap, hop_by_hop: bool) {
         // An empty map (the usual case: a recycled one) keeps its storage.
@@ -239,37 +204,33 @@ impl RawHead {
 mod tests {
     use super::*;
 
-    fn head(text: &str, dropped: Option<FieldKind>) -> RawHead {
-        let mut builder = RawHeadBuilder::new(text.as_bytes(), 4);
-        let mut at = 0;
-        for line in text.split_inclusive("\r\n") {
-            let colon = line.find(':').expect("a colon");
-            let value = line[colon + 1..].trim();
-            let v = at + line.find(value).expect("value");
-            builder
-                .push(at..at + colon, v..v + value.len())
-                .expect("in range");
-            at += line.len();
+    fn head(fields: &str, dropped: Option<FieldKind>) -> RawHead {
+        let mut text = format!("HTTP/1.1 200 OK\r\n{fields}\r\n").into_bytes();
+        let mut raw = parse_response(&mut text)
+            .expect("valid")
+            .expect("complete")
+            .fields;
+        if let Some(kind) = dropped {
+            raw.drop_kind(kind);
         }
-        builder.finish(dropped)
+        raw
     }
 
     #[test]
-    fn kinds_come_from_names_in_any_case() {
-        assert_eq!(
-            FieldKind::of(b"content-length", b"5"),
-            FieldKind::ContentLength
-        );
-        assert_eq!(FieldKind::of(b"CONNECTION", b"close"), FieldKind::HopByHop);
-        assert_eq!(FieldKind::of(b"te", b"trailers"), FieldKind::Other);
-        assert_eq!(FieldKind::of(b"te", b"gzip"), FieldKind::HopByHop);
-        assert_eq!(FieldKind::of(b"Grpc-Status", b"0"), FieldKind::GrpcStatus);
-        assert_eq!(
-            FieldKind::of(b"x-envoy-ratelimited", b""),
-            FieldKind::RateLimited
-        );
-        assert_eq!(FieldKind::of(b"keep-alivf", b""), FieldKind::Other);
-        assert_eq!(FieldKind::of(b"server", b"x"), FieldKind::Other);
+    fn kinds_come_from_lower_case_names() {
+        let of = FieldKind::of_lowercase;
+        assert_eq!(of(b"content-length", b"5"), FieldKind::ContentLength);
+        assert_eq!(of(b"connection", b"close"), FieldKind::HopByHop);
+        assert_eq!(of(b"te", b"Trailers"), FieldKind::Other);
+        assert_eq!(of(b"te", b"gzip"), FieldKind::HopByHop);
+        assert_eq!(of(b"grpc-status", b"0"), FieldKind::GrpcStatus);
+        assert_eq!(of(b"x-envoy-ratelimited", b""), FieldKind::RateLimited);
+        assert_eq!(of(b"keep-alivf", b""), FieldKind::Other);
+        assert_eq!(of(b"server", b"x"), FieldKind::Other);
+        // Parsed names are lower-cased first.
+        let raw = head("CONNECTION: close\r\nDate: d\r\n", None);
+        let kinds: Vec<_> = raw.fields().map(|(_, _, kind)| kind).collect();
+        assert_eq!(kinds, [FieldKind::HopByHop, FieldKind::Date]);
     }
 
     #[test]
@@ -323,14 +284,5 @@ mod tests {
         raw.append_to(&mut map, false);
         assert_eq!(map.len(), 1, "forwarded fields only: {map:?}");
         assert_eq!(map["set-cookie"], "a");
-    }
-
-    #[test]
-    fn positions_out_of_range_are_refused() {
-        let mut builder = RawHeadBuilder::new(b"a: b", 1);
-        assert!(builder.push(0..1, 3..9).is_none());
-        assert!(builder.push(0..70_000, 3..4).is_none());
-        assert!(builder.push(0..1, 3..4).is_some());
-        assert_eq!(builder.finish(None).forwarded().count(), 1);
     }
 }

@@ -193,7 +193,9 @@ async fn once(
         }
         Err(e) => {
             tracing::debug!(error = %e, "upstream request failed");
-            Err(AttemptOutcome::Reset)
+            Err(e
+                .protocol_error()
+                .map_or(AttemptOutcome::Reset, AttemptOutcome::ProtocolError))
         }
     };
     if let Some(index) = endpoint {
@@ -224,6 +226,9 @@ fn local_for(failed: Failed) -> Response<ProxyBody> {
         }
         AttemptOutcome::PerTryTimeout => {
             local::error(ResponseFlag::UpstreamRequestTimeout, "per-try timeout")
+        }
+        AttemptOutcome::ProtocolError(what) => {
+            local::error(ResponseFlag::UpstreamProtocolError, what)
         }
         _ => local::error(
             ResponseFlag::UpstreamConnectionTermination,

@@ -51,6 +51,9 @@ pub enum AttemptOutcome {
     ResetBeforeRequest,
     /// The connection or stream was reset after (part of) the request was written.
     Reset,
+    /// The upstream's response was not valid HTTP (what was wrong with it); retried as a
+    /// reset is.
+    ProtocolError(&'static str),
     /// The per-try timeout fired before a response arrived.
     PerTryTimeout,
 }
@@ -70,6 +73,7 @@ impl AttemptOutcome {
         match self {
             AttemptOutcome::Response { .. }
             | AttemptOutcome::Reset
+            | AttemptOutcome::ProtocolError(_)
             | AttemptOutcome::PerTryTimeout => true,
             AttemptOutcome::ConnectFailure
             | AttemptOutcome::RefusedStream
@@ -190,7 +194,9 @@ impl RetryClassifier {
             AttemptOutcome::ConnectFailure => self.has(BEFORE_REQUEST | bit(C::ConnectFailure)),
             AttemptOutcome::RefusedStream => self.has(BEFORE_REQUEST | bit(C::RefusedStream)),
             AttemptOutcome::ResetBeforeRequest => self.has(BEFORE_REQUEST),
-            AttemptOutcome::Reset | AttemptOutcome::PerTryTimeout => self.has(ANY_RESET),
+            AttemptOutcome::Reset
+            | AttemptOutcome::ProtocolError(_)
+            | AttemptOutcome::PerTryTimeout => self.has(ANY_RESET),
         }
     }
 

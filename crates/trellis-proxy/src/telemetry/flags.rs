@@ -29,11 +29,13 @@ pub enum ResponseFlag {
     DelayInjected,
     /// `RBAC`: an authorization policy denied the request.
     Unauthorized,
+    /// `UPE`: the upstream's response was not valid HTTP.
+    UpstreamProtocolError,
 }
 
 impl ResponseFlag {
     /// All flags, in documentation order.
-    pub const ALL: [ResponseFlag; 11] = [
+    pub const ALL: [ResponseFlag; 12] = [
         ResponseFlag::NoRoute,
         ResponseFlag::NoHealthyUpstream,
         ResponseFlag::UpstreamConnectionFailure,
@@ -45,6 +47,7 @@ impl ResponseFlag {
         ResponseFlag::FaultInjected,
         ResponseFlag::DelayInjected,
         ResponseFlag::Unauthorized,
+        ResponseFlag::UpstreamProtocolError,
     ];
 
     /// Envoy's short code (`UH`, `URX`, …).
@@ -61,6 +64,7 @@ impl ResponseFlag {
             ResponseFlag::FaultInjected => "FI",
             ResponseFlag::DelayInjected => "DI",
             ResponseFlag::Unauthorized => "RBAC",
+            ResponseFlag::UpstreamProtocolError => "UPE",
         }
     }
 
@@ -82,6 +86,7 @@ impl ResponseFlag {
             ResponseFlag::FaultInjected => "fault injection aborted the request",
             ResponseFlag::DelayInjected => "fault injection delayed the request",
             ResponseFlag::Unauthorized => "denied by authorization policy",
+            ResponseFlag::UpstreamProtocolError => "the upstream's response was not valid HTTP",
         }
     }
 
@@ -96,6 +101,7 @@ impl ResponseFlag {
             | ResponseFlag::UpstreamRetryLimitExceeded
             | ResponseFlag::UpstreamConnectionTermination => Some(503),
             ResponseFlag::UpstreamRequestTimeout => Some(504),
+            ResponseFlag::UpstreamProtocolError => Some(502),
             ResponseFlag::Unauthorized => Some(403),
             ResponseFlag::FaultInjected
             | ResponseFlag::DownstreamConnectionTermination
@@ -168,7 +174,7 @@ mod tests {
         assert_eq!(
             codes,
             [
-                "NR", "UH", "UF", "UT", "UO", "URX", "UC", "DC", "FI", "DI", "RBAC"
+                "NR", "UH", "UF", "UT", "UO", "URX", "UC", "DC", "FI", "DI", "RBAC", "UPE"
             ]
         );
     }
@@ -192,6 +198,10 @@ mod tests {
             Some(504)
         );
         assert_eq!(ResponseFlag::UpstreamOverflow.local_status(), Some(503));
+        assert_eq!(
+            ResponseFlag::UpstreamProtocolError.local_status(),
+            Some(502)
+        );
         assert_eq!(ResponseFlag::Unauthorized.local_status(), Some(403));
         assert_eq!(
             ResponseFlag::DownstreamConnectionTermination.local_status(),

@@ -84,6 +84,15 @@ pub enum Error {
 }
 
 impl Error {
+    /// What was wrong with the response head when it was not valid HTTP/1.1.
+    pub(crate) fn protocol_error(&self) -> Option<&'static str> {
+        match self {
+            Error::Malformed(what) => Some(what),
+            Error::HeadTooLarge => Some("response head too large"),
+            _ => None,
+        }
+    }
+
     /// Whether the connection was closed under the request, before any answer.
     fn is_closed_before_answer(&self) -> bool {
         match self {

@@ -20,11 +20,12 @@ fn grpc(code: u32) -> AttemptOutcome {
     }
 }
 
-const FAILURES: [AttemptOutcome; 5] = [
+const FAILURES: [AttemptOutcome; 6] = [
     AttemptOutcome::ConnectFailure,
     AttemptOutcome::RefusedStream,
     AttemptOutcome::ResetBeforeRequest,
     AttemptOutcome::Reset,
+    AttemptOutcome::ProtocolError("header value"),
     AttemptOutcome::PerTryTimeout,
 ];
 
@@ -115,6 +116,7 @@ fn idempotency_rule() {
     let reached = [
         AttemptOutcome::status(500),
         AttemptOutcome::Reset,
+        AttemptOutcome::ProtocolError("status line"),
         AttemptOutcome::PerTryTimeout,
     ];
     let not_reached = [

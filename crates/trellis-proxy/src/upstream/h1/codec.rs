@@ -1,8 +1,6 @@
 //! The HTTP/1.1 wire format of the upstream side: request heads written straight into the
-//! connection's write buffer, response heads parsed with `httparse` out of its read
-//! buffer, and the framing rules of RFC 9112 §6 for both directions.
-
-use std::mem::MaybeUninit;
+//! connection's write buffer, response heads parsed out of its read buffer
+//! (`h1::parse_response`), and the framing rules of RFC 9112 §6 for both directions.
 
 use ::http::header;
 use ::http::{Method, StatusCode, Version, request};
@@ -12,7 +10,7 @@ use super::Error;
 
 pub(super) use crate::h1::MAX_HEAD_BYTES;
 use crate::h1::{
-    FieldKind, MAX_HEADERS, RawHead, RawHeadBuilder, parse_decimal, put_content_length, put_header,
+    FieldKind, HeadError, RawHead, parse_decimal, parse_response, put_content_length, put_header,
 };
 
 /// How the request body is framed on the wire.
@@ -201,42 +199,29 @@ pub(super) enum ResponseFraming {
 /// while the head is incomplete. The head's fields stay in a copy of its bytes (names
 /// lower-cased), so `buf`'s memory is not held by the response after it is forwarded.
 pub(super) fn parse_head(buf: &mut BytesMut) -> Result<Option<ResponseHead>, Error> {
-    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut parsed = httparse::Response::new(&mut []);
-    let config = httparse::ParserConfig::default();
-    let len = match config.parse_response_with_uninit_headers(&mut parsed, buf, &mut slots) {
-        Ok(httparse::Status::Complete(len)) => len,
-        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD_BYTES => {
-            return Err(Error::HeadTooLarge);
-        }
-        Ok(httparse::Status::Partial) => return Ok(None),
-        Err(httparse::Error::TooManyHeaders) => return Err(Error::Malformed("too many headers")),
-        Err(_) => return Err(Error::Malformed("response head")),
+    let parsed = match parse_response(buf) {
+        Ok(Some(parsed)) => parsed,
+        Ok(None) => return Ok(None),
+        Err(HeadError::TooLarge) => return Err(Error::HeadTooLarge),
+        Err(HeadError::TooManyFields) => return Err(Error::Malformed("too many headers")),
+        Err(HeadError::Invalid(what)) => return Err(Error::Malformed(what)),
     };
-    let status = parsed
-        .code
-        .and_then(|c| StatusCode::from_u16(c).ok())
-        .ok_or(Error::Malformed("status code"))?;
-    let version = if parsed.version == Some(0) {
+    let status = StatusCode::from_u16(parsed.code).map_err(|_| Error::Malformed("status code"))?;
+    let version = if parsed.http10 {
         Version::HTTP_10
     } else {
         Version::HTTP_11
     };
-    let base = buf.as_ptr() as usize;
-    let mut fields = RawHeadBuilder::new(&buf[..len], parsed.headers.len());
+    let mut fields = parsed.fields;
     let mut framing = FramingHeaders::default();
-    for h in parsed.headers.iter() {
-        let name = h.name.as_ptr() as usize - base;
-        let value = h.value.as_ptr() as usize - base;
-        let (name, value, kind) = fields
-            .push(name..name + h.name.len(), value..value + h.value.len())
-            .ok_or(Error::Malformed("header position"))?;
+    for (name, value, kind) in fields.fields() {
         framing.note(name, kind, value);
     }
     // The body is framed by the coding (RFC 9112 §6.3): a length next to it is wrong.
-    let dropped = framing.chunked.map(|_| FieldKind::ContentLength);
-    let fields = fields.finish(dropped);
-    buf.advance(len);
+    if framing.chunked.is_some() {
+        fields.drop_kind(FieldKind::ContentLength);
+    }
+    buf.advance(parsed.len);
     Ok(Some(ResponseHead {
         status,
         version,
