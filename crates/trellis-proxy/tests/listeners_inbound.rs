@@ -104,13 +104,23 @@ async fn shutdown_stops_accepting_and_drain_waits_for_open_connections() {
         task.await
             .expect("listener task")
             .expect("listener stops cleanly");
-        // Refused — or, with no listener on an ephemeral port, the kernel may pick that very
-        // port for the client and connect the socket to itself (TCP self-connect).
-        let refused = match TcpStream::connect(addr).await {
-            Err(_) => true,
-            Ok(s) => s.local_addr().ok() == s.peer_addr().ok(),
-        };
-        assert!(refused, "still accepting after shutdown");
+        // The freed port is anyone's: usually the connection is refused, but a test running
+        // alongside may have bound it, or the kernel may pick it for the client and connect
+        // the socket to itself (TCP self-connect). What must not happen is this listener
+        // taking the connection: it would count it and the echo app would answer.
+        if let Ok(s) = TcpStream::connect(addr).await {
+            let (r2, mut w2) = s.into_split();
+            let mut r2 = BufReader::new(r2);
+            let mut answer = String::new();
+            let _ = w2.write_all(b"z\n").await;
+            let _ = timeout(Duration::from_millis(200), r2.read_line(&mut answer)).await;
+            assert_ne!(answer, "e:z\n", "still accepting after shutdown");
+        }
+        assert_eq!(
+            h.ctx.connections.open(),
+            1,
+            "still accepting after shutdown"
+        );
         assert!(!h.ctx.connections.wait_idle(Duration::from_millis(50)).await);
         // The open connection still works during the drain.
         line.clear();
