@@ -80,9 +80,9 @@ def direct(backend_h1: int, backend_h2: int) -> Target:
 def trellis_dir(run_dir: str, backend_port: int, name: str = "trellis-config") -> str:
     """A config directory with 100 ServiceEntries and a VirtualService with 100 routes.
 
-    The benchmark's requests (`GET /` with Host = HOST) match the last rule, so every request
-    walks the whole table: the worst case of a 100-route configuration. `backend_port` is where
-    the backend service's one endpoint listens.
+    The benchmark's requests (`GET /` with Host = HOST) match the last rule, after 99 they
+    cannot match (the proxy's route index skips those without checking each). `backend_port`
+    is where the backend service's one endpoint listens.
     """
     d = os.path.join(run_dir, name)
     os.makedirs(d, exist_ok=True)

@@ -54,6 +54,39 @@ fn rule(i: usize) -> HttpRoute {
     }
 }
 
+/// Rule `i` of the side-by-side benchmark's table (`bench/configs.py`): a header, a
+/// prefix or a regex condition in turn, each on its own service; rule 100 has none.
+fn side_by_side_rule(i: usize) -> HttpRoute {
+    let matches = match i % 3 {
+        _ if i == 100 => vec![],
+        0 => vec![HttpMatch {
+            headers: vec![HeaderMatch {
+                name: "x-bench-route".into(),
+                value: Some(StringMatch::Exact(format!("r{i}"))),
+                invert: false,
+            }],
+            ..HttpMatch::default()
+        }],
+        1 => vec![HttpMatch {
+            uri: Some(StringMatch::Prefix(format!("/api/v{i}/"))),
+            ..HttpMatch::default()
+        }],
+        _ => vec![HttpMatch {
+            uri: Some(StringMatch::Regex(format!("/svc{i}/[a-z]+/[0-9]+"))),
+            ..HttpMatch::default()
+        }],
+    };
+    HttpRoute {
+        name: Some(format!("r{i}")),
+        matches,
+        action: RouteAction::Forward(vec![WeightedDestination::new(
+            Destination::new(format!("svc-{i}.bench.svc.cluster.local")),
+            100,
+        )]),
+        ..HttpRoute::default()
+    }
+}
+
 fn headers(tenant: Option<&'static str>) -> HeaderMap {
     let mut h = HeaderMap::new();
     h.insert(
@@ -88,6 +121,19 @@ fn bench(c: &mut Criterion) {
             b.iter(|| black_box(&table).find(black_box(&view)).map(|(i, _)| i))
         });
     }
+    // The side-by-side benchmark's request: `GET /` to the last rule of its table.
+    let side_by_side: Vec<HttpRoute> = (1..=100).map(side_by_side_rule).collect();
+    let side_by_side = RouteTable::compile(&side_by_side).expect("bench routes compile");
+    let (method, uri, plain) = (Method::GET, Uri::from_static("/"), headers(None));
+    let view = RequestView::new(&method, &uri, &plain);
+    assert_eq!(side_by_side.find(&view).map(|(i, _)| i), Some(99));
+    group.bench_function("side-by-side-table", |b| {
+        b.iter(|| {
+            black_box(&side_by_side)
+                .find(black_box(&view))
+                .map(|(i, _)| i)
+        })
+    });
     let method = Method::GET;
     let uri: Uri = "/shop/cart".parse().expect("bench uri is valid");
     let headers = headers(Some("tenant-99"));

@@ -4,13 +4,15 @@
 //! [`RouteTable::compile`] does all the work that does not depend on the request
 //! (regexes, header names, case folding, cumulative weights) and rejects configuration
 //! that cannot work with an error naming the route, so a bad push is refused instead of
-//! crashing the proxy. [`RouteTable::find`] then walks the routes in order and returns the
-//! first that matches a borrowed [`RequestView`], and [`RouteTable::pick_destination`]
+//! crashing the proxy. [`RouteTable::find`] then returns the first route, in order, that
+//! matches a borrowed [`RequestView`] — visiting only the routes its path and headers
+//! leave possible ([`prefilter`]) — and [`RouteTable::pick_destination`]
 //! chooses a backend by weight from a random number the caller supplies, so the table
 //! holds no RNG or lock and can be shared by every worker.
 
 mod condition;
 mod matcher;
+mod prefilter;
 mod view;
 
 #[cfg(test)]
@@ -24,6 +26,7 @@ use trellis_model::{HttpRoute, WeightedDestination};
 
 use condition::{CompiledMatch, HeaderSlots, PathGuard, Probe};
 use matcher::MatchError;
+use prefilter::{Prefilter, RouteGuard};
 
 pub use matcher::REGEX_SIZE_LIMIT;
 pub use view::{MESH_GATEWAY, RequestView, raw_authority, split_authority};
@@ -96,44 +99,26 @@ impl CompiledRoute {
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     routes: Box<[CompiledRoute]>,
-    /// Per route, necessary conditions taken from its matches, kept apart from the routes
-    /// so a lookup rejects most of a large table scanning a small array.
-    guards: Box<[RouteGuard]>,
+    /// The routes' necessary conditions, indexed so a lookup visits only the routes a
+    /// request's path and headers leave possible.
+    prefilter: Prefilter,
     /// The header names the routes' conditions cache per lookup.
     slots: HeaderSlots,
 }
 
-/// What a request must satisfy for a route to be worth checking in full.
-#[derive(Debug, Clone, Copy, Default)]
-struct RouteGuard {
-    path: PathGuard,
-    /// A header (cache slot) the route's match requires to be present.
-    header: Option<usize>,
-}
-
-impl RouteGuard {
-    fn of(route: &CompiledRoute) -> RouteGuard {
-        match &*route.matches {
-            [] => RouteGuard::default(),
-            [only] => RouteGuard {
-                path: *only.guard(),
-                header: only.required_header(),
-            },
-            // Any of the matches may hold: their path literals together, no header.
-            several => RouteGuard {
-                path: PathGuard::any_of(several.iter().map(CompiledMatch::guard)),
-                header: None,
-            },
-        }
-    }
-
-    fn admits(&self, probe: &mut Probe<'_, '_>, slots: &HeaderSlots) -> bool {
-        self.path.admits(probe.path_head())
-            && self.header.is_none_or(|slot| {
-                slots
-                    .name(slot)
-                    .is_none_or(|name| probe.has_header(slot, name))
-            })
+/// The necessary conditions of `route`, taken from its matches.
+fn guard_of(route: &CompiledRoute) -> RouteGuard {
+    match &*route.matches {
+        [] => RouteGuard::default(),
+        [only] => RouteGuard {
+            path: *only.guard(),
+            header: only.required_header(),
+        },
+        // Any of the matches may hold: their path literals together, no header.
+        several => RouteGuard {
+            path: PathGuard::any_of(several.iter().map(CompiledMatch::guard)),
+            header: None,
+        },
     }
 }
 
@@ -147,10 +132,10 @@ impl RouteTable {
             .map(|(index, route)| compile_route(index, route, &mut slots))
             .collect::<Result<Box<[_]>, _>>()?;
         tracing::debug!(routes = routes.len(), "compiled route table");
-        let guards = routes.iter().map(RouteGuard::of).collect();
+        let guards: Vec<RouteGuard> = routes.iter().map(guard_of).collect();
         Ok(RouteTable {
+            prefilter: Prefilter::new(&guards),
             routes,
-            guards,
             slots,
         })
     }
@@ -159,14 +144,23 @@ impl RouteTable {
     /// [`Self::pick_destination`]); `None` means no route (`NR`, 404).
     pub fn find(&self, req: &RequestView<'_>) -> Option<(usize, &HttpRoute)> {
         let mut probe = Probe::new(req);
-        self.guards
-            .iter()
-            .zip(&self.routes)
-            .enumerate()
-            .find(|(_, (guard, r))| {
-                guard.admits(&mut probe, &self.slots) && r.holds_past_guard(&mut probe)
-            })
-            .map(|(i, (_, r))| (i, &r.route))
+        let index = self.prefilter.first(&mut probe, &self.slots, |i, probe| {
+            self.routes
+                .get(i)
+                .is_some_and(|r| r.holds_past_guard(probe))
+        })?;
+        self.routes.get(index).map(|r| (index, &r.route))
+    }
+
+    /// [`Self::find`] without the index: every route checked in full, in order. The
+    /// reference the indexed lookup is tested against.
+    #[cfg(test)]
+    fn find_linear(&self, req: &RequestView<'_>) -> Option<usize> {
+        let mut probe = Probe::new(req);
+        self.routes.iter().position(|r| match &*r.matches {
+            [] => true,
+            several => several.iter().any(|m| m.holds(&mut probe)),
+        })
     }
 
     /// Chooses a destination of route `route_index` in proportion to the weights, from a

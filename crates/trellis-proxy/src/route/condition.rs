@@ -1,11 +1,11 @@
 //! Compiled [`HttpMatch`]es and the per-lookup state that makes evaluating a hundred of
 //! them cheap.
 //!
-//! Two things dominate a linear walk over a large table: rules that cannot match the
-//! path, and repeated lookups of the same header. A [`PathGuard`] rejects the first with
-//! one masked comparison of the path's first eight bytes; a [`Probe`] keeps each header
-//! the table asks about, looked up at most once per request, in a fixed array on the
-//! stack.
+//! Two things dominate a lookup in a large table: rules that cannot match the path, and
+//! repeated lookups of the same header. A [`PathGuard`] states the first as literals the
+//! path's first eight bytes must start with (the table indexes them, `super::prefilter`);
+//! a [`Probe`] keeps each header the table asks about, looked up at most once per request,
+//! in a fixed array on the stack.
 
 use http::{HeaderMap, HeaderName};
 use trellis_model::{HeaderMatch, HttpMatch, Labels, QueryMatch, StringMatch, selector_matches};
@@ -15,7 +15,7 @@ use super::view::RequestView;
 
 /// How many distinct header names a table caches per lookup; conditions on further names
 /// look the header up each time.
-const HEADER_SLOTS: usize = 8;
+pub(crate) const HEADER_SLOTS: usize = 8;
 
 /// The distinct header names of a table, interned at compile time into cache slots.
 #[derive(Debug, Clone, Default)]
@@ -175,6 +175,11 @@ impl PathGuard {
             return PathGuard::default();
         }
         PathGuard::from_entries(entries.into_iter())
+    }
+
+    /// The distinct literals as (word, mask) pairs; empty when unconstrained.
+    pub(crate) fn literals(&self) -> &[(u64, u64)] {
+        &self.entries[..self.len]
     }
 
     /// Whether a path starting with `head` (see [`Probe::path_head`]) may match.
