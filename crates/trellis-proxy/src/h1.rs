@@ -11,7 +11,9 @@ mod tests;
 
 pub(crate) use decode::{BodyDecoder, FramingError, Source};
 pub use raw_head::RawHead;
-pub(crate) use raw_head::{FieldKind, HeadError, RawHeadSource, parse_response};
+pub(crate) use raw_head::{
+    FieldAt, FieldKind, HeadError, RawHeadSource, parse_request, parse_response,
+};
 
 use ::http::header::{HeaderMap, HeaderName, HeaderValue};
 use std::io;

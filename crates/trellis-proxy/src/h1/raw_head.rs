@@ -14,7 +14,7 @@
 
 mod parse;
 
-pub(crate) use parse::{HeadError, parse_response};
+pub(crate) use parse::{FieldAt, HeadError, parse_request, parse_response};
 
 use ::http::header::{HeaderMap, HeaderName, HeaderValue};
 

@@ -128,6 +128,149 @@ fn parse_within(buf: &mut [u8]) -> Result<Option<ParsedHead>, HeadError> {
     }))
 }
 
+/// One field of a request head parsed by [`parse_request`]: where its name (lower-cased
+/// in place) and its value (the whitespace around it left out) are in the buffer.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct FieldAt {
+    pub(crate) name: u16,
+    pub(crate) name_end: u16,
+    pub(crate) value: u16,
+    pub(crate) value_end: u16,
+}
+
+/// A request head parsed by [`parse_request`]: where its method and request-target are,
+/// how many fields it has (the first ones of the caller's array) and its length.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RequestAt {
+    pub(crate) method: (usize, usize),
+    pub(crate) target: (usize, usize),
+    pub(crate) fields: usize,
+    pub(crate) len: usize,
+}
+
+/// Parses the HTTP/1.1 request head at the front of `buf` (at most 64 KiB, so positions
+/// fit 16 bits) into `fields`: `None` while it is incomplete. The request line must be
+/// `token SP target SP HTTP/1.1` with a target of visible ASCII; fields follow the
+/// grammar of [`parse_response`]'s, names lower-cased in `buf` itself; empty lines before
+/// the request line are skipped (RFC 9112 §2.2). More fields than `fields` holds is an
+/// error, as is anything else (another version included): the caller's server leaves
+/// such heads to a general parser.
+pub(crate) fn parse_request(
+    buf: &mut [u8],
+    fields: &mut [FieldAt],
+) -> Result<Option<RequestAt>, HeadError> {
+    if buf.len() > usize::from(u16::MAX) {
+        return Err(HeadError::TooLarge);
+    }
+    let Some(start) = skip_empty_lines(buf)? else {
+        return Ok(None);
+    };
+    let Some((method, target, mut at)) = request_line(buf, start)? else {
+        return Ok(None);
+    };
+    let mut n = 0;
+    loop {
+        match buf.get(at) {
+            Some(b'\n') => {
+                at += 1;
+                break;
+            }
+            Some(b'\r') => match buf.get(at + 1) {
+                Some(b'\n') => {
+                    at += 2;
+                    break;
+                }
+                Some(_) => return Err(HeadError::Invalid("header name")),
+                None => return Ok(None),
+            },
+            Some(b' ' | b'\t') => return Err(HeadError::Invalid("obsolete line folding")),
+            Some(_) => {}
+            None => return Ok(None),
+        }
+        let Some(slot) = fields.get_mut(n) else {
+            return Err(HeadError::TooManyFields);
+        };
+        let Some((colon, value, value_end, next)) = field_positions(buf, at)? else {
+            return Ok(None);
+        };
+        // Below u16::MAX: checked above.
+        let pos = |n: usize| u16::try_from(n).map_err(|_| HeadError::TooLarge);
+        *slot = FieldAt {
+            name: pos(at)?,
+            name_end: pos(colon)?,
+            value: pos(value)?,
+            value_end: pos(value_end)?,
+        };
+        n += 1;
+        at = next;
+    }
+    Ok(Some(RequestAt {
+        method,
+        target,
+        fields: n,
+        len: at,
+    }))
+}
+
+/// `METHOD SP target SP HTTP/1.1` starting at `at`: where the method and the target are
+/// and where the fields start.
+#[allow(clippy::type_complexity)] // Three positions, named at the one call site.
+fn request_line(
+    buf: &[u8],
+    at: usize,
+) -> Result<Option<((usize, usize), (usize, usize), usize)>, HeadError> {
+    let mut i = at;
+    while let Some(&b) = buf.get(i) {
+        if NAME_BYTES[usize::from(b)] == 0 {
+            break;
+        }
+        i += 1;
+    }
+    let method = (at, i);
+    match buf.get(i) {
+        None => return Ok(None),
+        Some(b' ') if i > at => {}
+        Some(_) => return Err(HeadError::Invalid("method")),
+    }
+    let start = i + 1;
+    let mut i = start;
+    while let Some(&b) = buf.get(i) {
+        if !(0x21..=0x7e).contains(&b) {
+            break;
+        }
+        i += 1;
+    }
+    let target = (start, i);
+    match buf.get(i) {
+        None => return Ok(None),
+        Some(b' ') if i > start => {}
+        Some(_) => return Err(HeadError::Invalid("request target")),
+    }
+    const VERSION: &[u8] = b"HTTP/1.1";
+    let rest = &buf[i + 1..];
+    let Some(version) = rest.get(..VERSION.len()) else {
+        if !VERSION.starts_with(rest) {
+            return Err(HeadError::Invalid("HTTP version"));
+        }
+        return Ok(None);
+    };
+    if version != VERSION {
+        return Err(HeadError::Invalid("HTTP version"));
+    }
+    let end = i + 1 + VERSION.len();
+    let next = match buf.get(end) {
+        Some(b'\n') => end + 1,
+        Some(b'\r') => match buf.get(end + 1) {
+            Some(b'\n') => end + 2,
+            Some(_) => return Err(HeadError::Invalid("request line")),
+            None => return Ok(None),
+        },
+        Some(_) => return Err(HeadError::Invalid("request line")),
+        None => return Ok(None),
+    };
+    Ok(Some((method, target, next)))
+}
+
 /// Where the status line starts: after any empty lines.
 fn skip_empty_lines(buf: &[u8]) -> Result<Option<usize>, HeadError> {
     let mut at = 0;
@@ -189,22 +332,7 @@ fn status_line(buf: &[u8], at: usize) -> Result<Option<(u16, bool, usize)>, Head
 
 /// One `name: value` line starting at `at`: the field and where the next line starts.
 fn field_line(buf: &mut [u8], at: usize) -> Result<Option<(Field, usize)>, HeadError> {
-    let mut colon = at;
-    loop {
-        let Some(b) = buf.get_mut(colon) else {
-            return Ok(None);
-        };
-        let lower = NAME_BYTES[usize::from(*b)];
-        if lower == 0 {
-            break;
-        }
-        *b = lower;
-        colon += 1;
-    }
-    if colon == at || buf[colon] != b':' {
-        return Err(HeadError::Invalid("header name"));
-    }
-    let Some((start, end, next)) = value_line(buf, colon + 1)? else {
+    let Some((colon, start, end, next)) = field_positions(buf, at)? else {
         return Ok(None);
     };
     let (name, value) = (&buf[at..colon], &buf[start..end]);
@@ -218,6 +346,37 @@ fn field_line(buf: &mut [u8], at: usize) -> Result<Option<(Field, usize)>, HeadE
         kind: FieldKind::of_lowercase(name, value),
     };
     Ok(Some((field, next)))
+}
+
+/// One `name: value` line starting at `at`, its name lower-cased in place: where the
+/// colon is, where the value starts and ends, and where the next line starts.
+fn field_positions(
+    buf: &mut [u8],
+    at: usize,
+) -> Result<Option<(usize, usize, usize, usize)>, HeadError> {
+    let Some(rest) = buf.get_mut(at..) else {
+        return Ok(None);
+    };
+    let mut name_len = None;
+    for (i, b) in rest.iter_mut().enumerate() {
+        let lower = NAME_BYTES[usize::from(*b)];
+        if lower == 0 {
+            name_len = Some(i);
+            break;
+        }
+        *b = lower;
+    }
+    let Some(name_len) = name_len else {
+        return Ok(None);
+    };
+    let colon = at + name_len;
+    if name_len == 0 || buf[colon] != b':' {
+        return Err(HeadError::Invalid("header name"));
+    }
+    let Some((start, end, next)) = value_line(buf, colon + 1)? else {
+        return Ok(None);
+    };
+    Ok(Some((colon, start, end, next)))
 }
 
 /// The rest of a line from `at` as a field value (or reason phrase): where the value
@@ -282,5 +441,7 @@ fn first_control(chunk: &[u8]) -> Option<usize> {
     (flagged != 0).then(|| (flagged.trailing_zeros() / 8) as usize)
 }
 
+#[cfg(test)]
+mod request_tests;
 #[cfg(test)]
 mod tests;

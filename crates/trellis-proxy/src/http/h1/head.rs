@@ -1,21 +1,21 @@
-//! Request heads read by the downstream HTTP/1.1 server: parsed with `httparse` (the
-//! parser hyper uses) out of the connection's read buffer, and sorted into the requests
-//! this server serves itself and those it leaves to hyper ([`Parsed::Elsewhere`]).
+//! Request heads read by the downstream HTTP/1.1 server: parsed in one pass out of the
+//! connection's read buffer (`h1::parse_request`: names lower-cased in place, values
+//! found and checked eight bytes at a time), and sorted into the requests this server
+//! serves itself and those it leaves to hyper ([`Parsed::Elsewhere`]).
 //!
 //! Served here: HTTP/1.1 requests other than `CONNECT`, without `Upgrade` or `Expect`,
 //! with at most one `Host`, whose body is absent, has one valid `Content-Length` or is
 //! exactly `chunked`. Everything
 //! else — HTTP/1.0, upgrades, `100-continue`, the HTTP/2 preface, malformed or oversized
-//! heads, ambiguous framing — goes to hyper with the bytes read so far, so each of those
-//! cases keeps hyper's answer (400, 431, 501, ...) and its tests.
-
-use std::mem::MaybeUninit;
+//! heads, ambiguous framing, request targets that are not visible ASCII — goes to hyper
+//! with the bytes read so far, so each of those cases keeps hyper's answer (400, 431,
+//! 501, ...) and its tests.
 
 use ::http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use ::http::{Method, Request, Uri, Version};
 use bytes::{Buf, Bytes, BytesMut};
 
-use crate::h1::{BodyDecoder, MAX_HEADERS, parse_decimal};
+use crate::h1::{BodyDecoder, FieldAt, MAX_HEADERS, parse_decimal, parse_request};
 
 /// What the front of the read buffer holds.
 #[allow(clippy::large_enum_variant)] // Moved once per request: boxing would allocate.
@@ -25,7 +25,8 @@ pub(super) enum Parsed {
     Head(Request<()>, BodyDecoder, Facts),
     /// Not complete yet.
     Partial,
-    /// A head this server leaves to hyper (nothing consumed).
+    /// A head this server leaves to hyper (nothing consumed; field names may have been
+    /// lower-cased in place, which changes nothing to HTTP or to hyper's parse).
     Elsewhere,
 }
 
@@ -49,6 +50,50 @@ pub(crate) struct Limits {
     pub(crate) headers: usize,
 }
 
+/// The longest head parsed here whatever the limit (field positions are 16 bits);
+/// longer ones, under a larger limit, go to hyper.
+const MAX_PARSED: usize = u16::MAX as usize;
+
+/// A header whose value decides how the request is served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    ContentLength,
+    TransferEncoding,
+    Connection,
+    Host,
+    Te,
+    /// `upgrade` or `expect`: hyper's to serve.
+    Elsewhere,
+    Other,
+}
+
+/// The header name of a lower-case field name, and its role: the names clients send
+/// most are matched to the `http` crate's constants, sparing the generic parse.
+fn name_of(name: &[u8]) -> Option<(HeaderName, Role)> {
+    let known = match name {
+        b"host" => (header::HOST, Role::Host),
+        b"accept" => (header::ACCEPT, Role::Other),
+        b"user-agent" => (header::USER_AGENT, Role::Other),
+        b"content-length" => (header::CONTENT_LENGTH, Role::ContentLength),
+        b"content-type" => (header::CONTENT_TYPE, Role::Other),
+        b"accept-encoding" => (header::ACCEPT_ENCODING, Role::Other),
+        b"accept-language" => (header::ACCEPT_LANGUAGE, Role::Other),
+        b"authorization" => (header::AUTHORIZATION, Role::Other),
+        b"cookie" => (header::COOKIE, Role::Other),
+        b"connection" => (header::CONNECTION, Role::Connection),
+        b"transfer-encoding" => (header::TRANSFER_ENCODING, Role::TransferEncoding),
+        b"te" => (header::TE, Role::Te),
+        b"upgrade" => (header::UPGRADE, Role::Elsewhere),
+        b"expect" => (header::EXPECT, Role::Elsewhere),
+        _ => {
+            let name = HeaderName::from_bytes(name).ok()?;
+            // Standard names not listed above are never one of the roles (all listed).
+            return Some((name, Role::Other));
+        }
+    };
+    Some(known)
+}
+
 /// Parses the request head at the front of `buf`.
 /// `spare` lends its storage to the header map (see [`crate::h1::header_map`]).
 pub(super) fn parse(buf: &mut BytesMut, limits: Limits, spare: &mut Option<HeaderMap>) -> Parsed {
@@ -56,36 +101,29 @@ pub(super) fn parse(buf: &mut BytesMut, limits: Limits, spare: &mut Option<Heade
         // The HTTP/2 preface (or its beginning): hyper's protocol sniffing decides.
         return Parsed::Elsewhere;
     }
-    let mut slots = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut []);
-    let len = match httparse::ParserConfig::default()
-        .parse_request_with_uninit_headers(&mut req, buf, &mut slots)
-    {
-        Ok(httparse::Status::Complete(len)) if len <= limits.head_bytes => len,
-        Ok(httparse::Status::Partial) if buf.len() < limits.head_bytes => return Parsed::Partial,
+    let bound = limits.head_bytes.min(MAX_PARSED);
+    let scanned = buf.len().min(bound);
+    let mut fields = [FieldAt::default(); MAX_HEADERS];
+    let head = match parse_request(&mut buf[..scanned], &mut fields) {
+        Ok(Some(head)) => head,
+        Ok(None) if buf.len() < bound => return Parsed::Partial,
         _ => return Parsed::Elsewhere,
     };
-    if req.version != Some(1) || req.headers.len() > limits.headers {
+    let fields = &fields[..head.fields];
+    if fields.len() > limits.headers {
         return Parsed::Elsewhere;
     }
-    let Some(method) = req
-        .method
-        .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
-    else {
+    let Ok(method) = Method::from_bytes(&buf[head.method.0..head.method.1]) else {
         return Parsed::Elsewhere;
     };
     if method == Method::CONNECT {
         return Parsed::Elsewhere;
     }
-    let base = buf.as_ptr() as usize;
-    let copy = Bytes::copy_from_slice(&buf[..len]);
-    let Some(uri) = req.path.and_then(|p| {
-        let start = p.as_ptr() as usize - base;
-        Uri::from_maybe_shared(copy.slice(start..start + p.len())).ok()
-    }) else {
+    let copy = Bytes::copy_from_slice(&buf[..head.len]);
+    let Ok(uri) = Uri::from_maybe_shared(copy.slice(head.target.0..head.target.1)) else {
         return Parsed::Elsewhere;
     };
-    let mut headers = crate::h1::header_map(spare, req.headers.len());
+    let mut headers = crate::h1::header_map(spare, fields.len());
     let mut facts = Facts {
         head: method == Method::HEAD,
         ..Facts::default()
@@ -93,45 +131,49 @@ pub(super) fn parse(buf: &mut BytesMut, limits: Limits, spare: &mut Option<Heade
     let mut length: Option<u64> = None;
     let mut chunked = false;
     let mut host = false;
-    for h in req.headers.iter() {
-        let Ok(name) = HeaderName::from_bytes(h.name.as_bytes()) else {
+    for f in fields {
+        let name = &copy[usize::from(f.name)..usize::from(f.name_end)];
+        let Some((name, role)) = name_of(name) else {
             return Parsed::Elsewhere;
         };
-        let start = h.value.as_ptr() as usize - base;
-        let Ok(value) = HeaderValue::from_maybe_shared(copy.slice(start..start + h.value.len()))
-        else {
+        let value = copy.slice(usize::from(f.value)..usize::from(f.value_end));
+        let Ok(value) = HeaderValue::from_maybe_shared(value) else {
             return Parsed::Elsewhere;
         };
-        if name == header::CONTENT_LENGTH {
-            match parse_decimal(value.as_bytes().trim_ascii()) {
+        match role {
+            Role::Other => {}
+            Role::ContentLength => match parse_decimal(value.as_bytes()) {
                 Some(n) if length.is_none() => length = Some(n),
                 _ => return Parsed::Elsewhere,
-            }
-        } else if name == header::TRANSFER_ENCODING {
-            if chunked || !value.as_bytes().eq_ignore_ascii_case(b"chunked") {
-                return Parsed::Elsewhere;
-            }
-            chunked = true;
-        } else if name == header::CONNECTION {
-            for token in value.as_bytes().split(|b| *b == b',') {
-                let token = token.trim_ascii();
-                if token.eq_ignore_ascii_case(b"upgrade") {
+            },
+            Role::TransferEncoding => {
+                if chunked || !value.as_bytes().eq_ignore_ascii_case(b"chunked") {
                     return Parsed::Elsewhere;
                 }
-                facts.close |= token.eq_ignore_ascii_case(b"close");
+                chunked = true;
             }
-        } else if name == header::HOST {
-            if host {
-                return Parsed::Elsewhere; // 400 (`guard::check`)
+            Role::Connection => {
+                for token in value.as_bytes().split(|b| *b == b',') {
+                    let token = token.trim_ascii();
+                    if token.eq_ignore_ascii_case(b"upgrade") {
+                        return Parsed::Elsewhere;
+                    }
+                    facts.close |= token.eq_ignore_ascii_case(b"close");
+                }
             }
-            host = true;
-        } else if name == header::UPGRADE || name == header::EXPECT {
-            return Parsed::Elsewhere;
-        } else if name == header::TE {
-            facts.trailers |= value
-                .as_bytes()
-                .split(|b| *b == b',')
-                .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"));
+            Role::Host => {
+                if host {
+                    return Parsed::Elsewhere; // 400 (`guard::check`)
+                }
+                host = true;
+            }
+            Role::Elsewhere => return Parsed::Elsewhere,
+            Role::Te => {
+                facts.trailers |= value
+                    .as_bytes()
+                    .split(|b| *b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"trailers"));
+            }
         }
         headers.append(name, value);
     }
@@ -141,7 +183,7 @@ pub(super) fn parse(buf: &mut BytesMut, limits: Limits, spare: &mut Option<Heade
         (None, true) => BodyDecoder::ChunkSize,
         (None, false) => BodyDecoder::Done,
     };
-    buf.advance(len);
+    buf.advance(head.len);
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
@@ -217,7 +259,12 @@ mod tests {
         ] {
             let (p, rest) = parsed(text);
             assert!(matches!(p, Parsed::Elsewhere), "{text:?}");
-            assert_eq!(&rest[..], text.as_bytes(), "nothing consumed: {text:?}");
+            // Nothing consumed; names may be lower-cased (case-insensitive in HTTP).
+            assert_eq!(
+                rest.to_ascii_lowercase(),
+                text.to_ascii_lowercase().into_bytes(),
+                "{text:?}"
+            );
         }
         let many: String = (0..101).map(|i| format!("x-{i}: v\r\n")).collect();
         let (p, _) = parsed(&format!("GET / HTTP/1.1\r\n{many}\r\n"));
