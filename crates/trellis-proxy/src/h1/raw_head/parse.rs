@@ -89,22 +89,13 @@ fn parse_within(buf: &mut [u8]) -> Result<Option<ParsedHead>, HeadError> {
     at = next;
     let mut fields = Vec::with_capacity(USUAL_FIELDS);
     loop {
-        match buf.get(at) {
-            Some(b'\n') => {
-                at += 1;
+        match line_at(buf, at)? {
+            Line::Field => {}
+            Line::End(next) => {
+                at = next;
                 break;
             }
-            Some(b'\r') => match buf.get(at + 1) {
-                Some(b'\n') => {
-                    at += 2;
-                    break;
-                }
-                Some(_) => return Err(HeadError::Invalid("header name")),
-                None => return Ok(None),
-            },
-            Some(b' ' | b'\t') => return Err(HeadError::Invalid("obsolete line folding")),
-            Some(_) => {}
-            None => return Ok(None),
+            Line::Incomplete => return Ok(None),
         }
         if fields.len() == MAX_HEADERS {
             return Err(HeadError::TooManyFields);
@@ -170,22 +161,13 @@ pub(crate) fn parse_request(
     };
     let mut n = 0;
     loop {
-        match buf.get(at) {
-            Some(b'\n') => {
-                at += 1;
+        match line_at(buf, at)? {
+            Line::Field => {}
+            Line::End(next) => {
+                at = next;
                 break;
             }
-            Some(b'\r') => match buf.get(at + 1) {
-                Some(b'\n') => {
-                    at += 2;
-                    break;
-                }
-                Some(_) => return Err(HeadError::Invalid("header name")),
-                None => return Ok(None),
-            },
-            Some(b' ' | b'\t') => return Err(HeadError::Invalid("obsolete line folding")),
-            Some(_) => {}
-            None => return Ok(None),
+            Line::Incomplete => return Ok(None),
         }
         let Some(slot) = fields.get_mut(n) else {
             return Err(HeadError::TooManyFields);
@@ -269,6 +251,32 @@ fn request_line(
         None => return Ok(None),
     };
     Ok(Some((method, target, next)))
+}
+
+/// What the line at `at` of a head's field section is.
+enum Line {
+    /// A field line (its first byte is not whitespace).
+    Field,
+    /// The empty line ending the head; the head's length.
+    End(usize),
+    /// Not known yet.
+    Incomplete,
+}
+
+/// Whether the line at `at` ends the head or is a field (an obsolete folded line or a
+/// CR not ending an empty line is an error).
+fn line_at(buf: &[u8], at: usize) -> Result<Line, HeadError> {
+    match buf.get(at) {
+        Some(b'\n') => Ok(Line::End(at + 1)),
+        Some(b'\r') => match buf.get(at + 1) {
+            Some(b'\n') => Ok(Line::End(at + 2)),
+            Some(_) => Err(HeadError::Invalid("header name")),
+            None => Ok(Line::Incomplete),
+        },
+        Some(b' ' | b'\t') => Err(HeadError::Invalid("obsolete line folding")),
+        Some(_) => Ok(Line::Field),
+        None => Ok(Line::Incomplete),
+    }
 }
 
 /// Where the status line starts: after any empty lines.
