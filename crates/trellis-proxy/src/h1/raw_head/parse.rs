@@ -80,34 +80,23 @@ pub(crate) fn parse_response(buf: &mut [u8]) -> Result<Option<ParsedHead>, HeadE
 
 /// [`parse_response`] over a buffer of at most [`MAX_HEAD_BYTES`].
 fn parse_within(buf: &mut [u8]) -> Result<Option<ParsedHead>, HeadError> {
-    let Some(mut at) = skip_empty_lines(buf)? else {
+    let Some(at) = skip_empty_lines(buf)? else {
         return Ok(None);
     };
     let Some((code, http10, next)) = status_line(buf, at)? else {
         return Ok(None);
     };
-    at = next;
     let mut fields = Vec::with_capacity(USUAL_FIELDS);
-    loop {
-        match line_at(buf, at)? {
-            Line::Field => {}
-            Line::End(next) => {
-                at = next;
-                break;
-            }
-            Line::Incomplete => return Ok(None),
-        }
+    let Some(at) = field_section(buf, next, |buf, at, colon, start, end| {
         if fields.len() == MAX_HEADERS {
             return Err(HeadError::TooManyFields);
         }
-        match field_line(buf, at)? {
-            Some((field, next)) => {
-                fields.push(field);
-                at = next;
-            }
-            None => return Ok(None),
-        }
-    }
+        fields.push(field(buf, at, colon, start, end)?);
+        Ok(())
+    })?
+    else {
+        return Ok(None);
+    };
     Ok(Some(ParsedHead {
         code,
         http10,
@@ -156,24 +145,13 @@ pub(crate) fn parse_request(
     let Some(start) = skip_empty_lines(buf)? else {
         return Ok(None);
     };
-    let Some((method, target, mut at)) = request_line(buf, start)? else {
+    let Some((method, target, next)) = request_line(buf, start)? else {
         return Ok(None);
     };
     let mut n = 0;
-    loop {
-        match line_at(buf, at)? {
-            Line::Field => {}
-            Line::End(next) => {
-                at = next;
-                break;
-            }
-            Line::Incomplete => return Ok(None),
-        }
+    let Some(at) = field_section(buf, next, |_, at, colon, value, value_end| {
         let Some(slot) = fields.get_mut(n) else {
             return Err(HeadError::TooManyFields);
-        };
-        let Some((colon, value, value_end, next)) = field_positions(buf, at)? else {
-            return Ok(None);
         };
         // Below u16::MAX: checked above.
         let pos = |n: usize| u16::try_from(n).map_err(|_| HeadError::TooLarge);
@@ -184,8 +162,11 @@ pub(crate) fn parse_request(
             value_end: pos(value_end)?,
         };
         n += 1;
-        at = next;
-    }
+        Ok(())
+    })?
+    else {
+        return Ok(None);
+    };
     Ok(Some(RequestAt {
         method,
         target,
@@ -201,33 +182,16 @@ fn request_line(
     buf: &[u8],
     at: usize,
 ) -> Result<Option<((usize, usize), (usize, usize), usize)>, HeadError> {
-    let mut i = at;
-    while let Some(&b) = buf.get(i) {
-        if NAME_BYTES[usize::from(b)] == 0 {
-            break;
-        }
-        i += 1;
-    }
+    let Some(i) = word_then_space(buf, at, |b| NAME_BYTES[usize::from(b)] != 0, "method")? else {
+        return Ok(None);
+    };
     let method = (at, i);
-    match buf.get(i) {
-        None => return Ok(None),
-        Some(b' ') if i > at => {}
-        Some(_) => return Err(HeadError::Invalid("method")),
-    }
     let start = i + 1;
-    let mut i = start;
-    while let Some(&b) = buf.get(i) {
-        if !(0x21..=0x7e).contains(&b) {
-            break;
-        }
-        i += 1;
-    }
+    let Some(i) = word_then_space(buf, start, |b| (0x21..=0x7e).contains(&b), "request target")?
+    else {
+        return Ok(None);
+    };
     let target = (start, i);
-    match buf.get(i) {
-        None => return Ok(None),
-        Some(b' ') if i > start => {}
-        Some(_) => return Err(HeadError::Invalid("request target")),
-    }
     const VERSION: &[u8] = b"HTTP/1.1";
     let rest = &buf[i + 1..];
     let Some(version) = rest.get(..VERSION.len()) else {
@@ -251,6 +215,25 @@ fn request_line(
         None => return Ok(None),
     };
     Ok(Some((method, target, next)))
+}
+
+/// The end of a non-empty run of bytes `allowed` from `at`, which a space must follow
+/// (`what` names the part in the error).
+fn word_then_space(
+    buf: &[u8],
+    at: usize,
+    allowed: impl Fn(u8) -> bool,
+    what: &'static str,
+) -> Result<Option<usize>, HeadError> {
+    let end = buf[at..]
+        .iter()
+        .position(|b| !allowed(*b))
+        .map_or(buf.len(), |n| at + n);
+    match buf.get(end) {
+        None => Ok(None),
+        Some(b' ') if end > at => Ok(Some(end)),
+        Some(_) => Err(HeadError::Invalid(what)),
+    }
 }
 
 /// What the line at `at` of a head's field section is.
@@ -338,22 +321,47 @@ fn status_line(buf: &[u8], at: usize) -> Result<Option<(u16, bool, usize)>, Head
     Ok(Some((code, http10, next)))
 }
 
-/// One `name: value` line starting at `at`: the field and where the next line starts.
-fn field_line(buf: &mut [u8], at: usize) -> Result<Option<(Field, usize)>, HeadError> {
-    let Some((colon, start, end, next)) = field_positions(buf, at)? else {
-        return Ok(None);
-    };
+/// The field of a response head whose name starts at `at` and ends at `colon`, its value
+/// from `start` to `end`.
+fn field(
+    buf: &[u8],
+    at: usize,
+    colon: usize,
+    start: usize,
+    end: usize,
+) -> Result<Field, HeadError> {
     let (name, value) = (&buf[at..colon], &buf[start..end]);
     // Positions are below MAX_HEAD_BYTES (the caller's bound), which fits 16 bits.
     let pos = |n: usize| u16::try_from(n).map_err(|_| HeadError::TooLarge);
-    let field = Field {
+    Ok(Field {
         name: pos(at)?,
         name_len: pos(name.len())?,
         value: pos(start)?,
         value_len: pos(value.len())?,
         kind: FieldKind::of_lowercase(name, value),
-    };
-    Ok(Some((field, next)))
+    })
+}
+
+/// The field lines from `at` to the empty line that ends the head, each handed to `each`
+/// as (buffer, name start, colon, value start, value end) once its name is lower-cased:
+/// the head's length, or `None` while it is incomplete.
+fn field_section(
+    buf: &mut [u8],
+    mut at: usize,
+    mut each: impl FnMut(&[u8], usize, usize, usize, usize) -> Result<(), HeadError>,
+) -> Result<Option<usize>, HeadError> {
+    loop {
+        match line_at(buf, at)? {
+            Line::Field => {}
+            Line::End(next) => return Ok(Some(next)),
+            Line::Incomplete => return Ok(None),
+        }
+        let Some((colon, start, end, next)) = field_positions(buf, at)? else {
+            return Ok(None);
+        };
+        each(buf, at, colon, start, end)?;
+        at = next;
+    }
 }
 
 /// One `name: value` line starting at `at`, its name lower-cased in place: where the
