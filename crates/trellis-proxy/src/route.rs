@@ -144,12 +144,11 @@ impl RouteTable {
     /// [`Self::pick_destination`]); `None` means no route (`NR`, 404).
     pub fn find(&self, req: &RequestView<'_>) -> Option<(usize, &HttpRoute)> {
         let mut probe = Probe::new(req);
+        let routes = &self.routes;
         let index = self.prefilter.first(&mut probe, &self.slots, |i, probe| {
-            self.routes
-                .get(i)
-                .is_some_and(|r| r.holds_past_guard(probe))
+            routes.get(i).is_some_and(|r| r.holds_past_guard(probe))
         })?;
-        self.routes.get(index).map(|r| (index, &r.route))
+        routes.get(index).map(|r| (index, &r.route))
     }
 
     /// [`Self::find`] without the index: every route checked in full, in order. The

@@ -206,27 +206,17 @@ impl Prefilter {
             }
         }
         let hits = &mut hits[..n];
-        // Header slots found absent: their routes are skipped unvisited.
-        let mut absent = 0u32;
         for (chunk, &free) in self.unconstrained.iter().enumerate() {
             // Routes chunk*64 .. chunk*64+63, a bit each.
             let base = chunk * 64;
             let end = base + 64;
             let mut candidates = free;
             for (slot, bits) in self.by_header.iter() {
-                let bit = 1 << slot;
+                // A header found absent leaves out its routes unvisited (the probe
+                // looks each header up once per request).
                 let these = bits.get(chunk).copied().unwrap_or(0);
-                if these == 0 || absent & bit != 0 {
-                    continue;
-                }
-                let slot = usize::from(*slot);
-                if slots
-                    .name(slot)
-                    .is_none_or(|name| probe.has_header(slot, name))
-                {
+                if these != 0 && has_header(probe, slots, *slot) {
                     candidates |= these;
-                } else {
-                    absent |= bit;
                 }
             }
             for list in hits.iter_mut() {
@@ -245,17 +235,8 @@ impl Prefilter {
                 let index = base + candidates.trailing_zeros() as usize;
                 candidates &= candidates - 1;
                 let slot = self.headers.get(index).copied().unwrap_or(NO_HEADER);
-                if slot != NO_HEADER {
-                    if absent & (1 << slot) != 0 {
-                        continue;
-                    }
-                    let slot = usize::from(slot);
-                    if let Some(name) = slots.name(slot)
-                        && !probe.has_header(slot, name)
-                    {
-                        absent |= 1 << slot;
-                        continue;
-                    }
+                if slot != NO_HEADER && !has_header(probe, slots, slot) {
+                    continue;
                 }
                 if holds(index, probe) {
                     return Some(index);
@@ -264,4 +245,14 @@ impl Prefilter {
         }
         None
     }
+}
+
+/// Whether the request has the header cached in `slot` (a slot without a name, which
+/// compiling never makes, admits).
+#[inline]
+fn has_header(probe: &mut Probe<'_, '_>, slots: &HeaderSlots, slot: u8) -> bool {
+    let slot = usize::from(slot);
+    slots
+        .name(slot)
+        .is_none_or(|name| probe.has_header(slot, name))
 }
